@@ -1,0 +1,626 @@
+"""Cost matrices: the validated object every cost-sensitive method and metric takes.
+
+Convention (Zhang & Evans 2019): ``C[i, j]`` is the harm of an attacker turning an input of
+*seed* class ``i`` into *target* class ``j``. ``Ω_i = {j : C[i, j] > 0}`` are the sensitive
+targets of seed ``i``; ``δ_i = 1[Ω_i ≠ ∅]`` marks the seed classes that matter.
+
+Shen et al. write their matrix the other way round, ``C(i, y)`` with ``i`` the *predicted* and
+``y`` the *true* class; :func:`protect` returns it in our convention and
+:meth:`CostMatrix.from_predicted_true` converts a matrix written in theirs.
+
+Example
+-------
+>>> from csr import costs
+>>> C = costs.load("single_pair:0,2", num_classes=10)
+>>> C.omega(0), C.seeds, C.is_binary
+([2], [0], True)
+>>> costs.load([[0, 1], [1, 1]], 2)
+Traceback (most recent call last):
+...
+csr.costs.CostMatrixError: cost matrix diagonal must be zero (a correct prediction costs nothing); C[1,1] = 1
+"""
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+import torch
+
+from .registry import Registry
+from .utils import data_dir
+
+__all__ = [
+    "CostMatrix",
+    "CostMatrixError",
+    "BUILDERS",
+    "load",
+    "save",
+    "named_matrices",
+    "single_pair",
+    "single_seed",
+    "single_target",
+    "multi_pair",
+    "seed_set",
+    "top_k",
+    "random_k",
+    "small_large",
+    "large_small",
+    "group",
+    "protect",
+    "overall",
+    "from_metric",
+    "CIFAR10_VEHICLES",
+    "CIFAR10_ANIMALS",
+]
+
+CIFAR10_VEHICLES = (0, 1, 8, 9)  # airplane, automobile, ship, truck
+CIFAR10_ANIMALS = (2, 3, 4, 5, 6, 7)  # bird, cat, deer, dog, frog, horse
+
+
+class CostMatrixError(ValueError):
+    """A cost matrix (or a spec for one) is invalid; the message names the problem."""
+
+
+class CostMatrix:
+    """A validated m×m cost matrix.
+
+    Parameters
+    ----------
+    values : array-like (m, m)
+        Finite, non-negative, zero diagonal, not all zero. Binary (0/1) or real-valued.
+    class_names : optional list of m names.
+    name : optional label used in tables and run directories.
+
+    Raises
+    ------
+    CostMatrixError (a ``ValueError``) naming the first problem found.
+    """
+
+    def __init__(self, values: Any, class_names: Sequence[str] | None = None, name: str | None = None):
+        self.values = _validate(values)
+        self.values.setflags(write=False)
+        m = self.values.shape[0]
+        if class_names is not None:
+            class_names = [str(c) for c in class_names]
+            if len(class_names) != m:
+                raise CostMatrixError(f"cost matrix is {m}×{m} but {len(class_names)} class names were given")
+        self.class_names = class_names
+        self.name = name
+
+    # --- structure -------------------------------------------------------------------------
+    @property
+    def m(self) -> int:
+        """Number of classes."""
+        return int(self.values.shape[0])
+
+    @property
+    def is_binary(self) -> bool:
+        """True when every entry is 0 or 1."""
+        return bool(np.all((self.values == 0) | (self.values == 1)))
+
+    def omega(self, j: int) -> list[int]:
+        """Ω_j: the sensitive targets of seed class ``j`` (sorted)."""
+        self._check_class(j)
+        return [int(k) for k in np.flatnonzero(self.values[j] > 0)]
+
+    def delta(self, j: int) -> int:
+        """δ_j = 1 if seed class ``j`` has any sensitive target, else 0."""
+        return int(len(self.omega(j)) > 0)
+
+    @property
+    def seeds(self) -> list[int]:
+        """Seed classes with Ω_j ≠ ∅."""
+        return [int(j) for j in np.flatnonzero((self.values > 0).any(axis=1))]
+
+    @property
+    def targets(self) -> list[int]:
+        """Classes that are a sensitive target of some seed."""
+        return [int(j) for j in np.flatnonzero((self.values > 0).any(axis=0))]
+
+    @property
+    def pairs(self) -> list[tuple[int, int]]:
+        """All sensitive (seed, target) pairs, row-major."""
+        return [(int(i), int(j)) for i, j in zip(*np.nonzero(self.values > 0))]
+
+    @property
+    def sparsity(self) -> float:
+        """Fraction of the m(m−1) off-diagonal entries that are zero."""
+        m = self.m
+        return 1.0 - len(self.pairs) / (m * (m - 1))
+
+    @property
+    def mask(self) -> np.ndarray:
+        """Boolean (m, m) array, True where C > 0."""
+        return self.values > 0
+
+    def candidate_counts(self, y: Iterable[int] | np.ndarray | torch.Tensor) -> np.ndarray:
+        """Number of examples per class that are *candidates* (their class has Ω_y ≠ ∅).
+
+        ``y`` : (N,) labels → (m,) int array (zero for classes that are not seeds).
+        """
+        y = np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y, dtype=np.int64).reshape(-1)
+        if y.size and (y.min() < 0 or y.max() >= self.m):
+            raise CostMatrixError(f"labels must lie in 0..{self.m - 1}; got range {y.min()}..{y.max()}")
+        counts = np.bincount(y, minlength=self.m)
+        return counts * (self.values > 0).any(axis=1)
+
+    # --- conversions -----------------------------------------------------------------------
+    def tensor(self, device: torch.device | str | None = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """The values as a torch tensor (m, m)."""
+        return torch.as_tensor(np.array(self.values), dtype=dtype, device=device)
+
+    def to_list(self) -> list[list[float]]:
+        return self.values.tolist()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "class_names": self.class_names, "matrix": self.to_list()}
+
+    @classmethod
+    def from_predicted_true(cls, values: Any, **kwargs: Any) -> "CostMatrix":
+        """Build from a matrix written ``C(predicted, true)`` (Shen et al.), i.e. transpose it."""
+        return cls(np.asarray(values, dtype=np.float64).T, **kwargs)
+
+    def power(self, p: float) -> "CostMatrix":
+        """Element-wise power C^{⊙p} (used by Wasserstein losses)."""
+        return CostMatrix(self.values**p, self.class_names, f"{self.name or 'C'}^{p:g}")
+
+    def describe(self) -> dict[str, Any]:
+        """Summary used at the top of notebooks."""
+        return {
+            "name": self.name or "custom",
+            "classes": self.m,
+            "type": "binary" if self.is_binary else "real-valued",
+            "sensitive pairs": len(self.pairs),
+            "seed classes": self.seeds,
+            "sparsity": round(self.sparsity, 4),
+        }
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CostMatrix) and np.array_equal(self.values, other.values)
+
+    def __hash__(self) -> int:
+        return hash(self.values.tobytes())
+
+    def __repr__(self) -> str:
+        kind = "binary" if self.is_binary else "real"
+        return f"CostMatrix(name={self.name!r}, m={self.m}, {kind}, pairs={len(self.pairs)})"
+
+    def _check_class(self, j: int) -> None:
+        if not (isinstance(j, (int, np.integer)) and 0 <= j < self.m):
+            raise CostMatrixError(f"class index must be an integer in 0..{self.m - 1}, got {j!r}")
+
+
+def _validate(values: Any) -> np.ndarray:
+    if isinstance(values, CostMatrix):
+        return np.array(values.values)
+    if isinstance(values, torch.Tensor):
+        values = values.detach().cpu().numpy()
+    try:
+        a = np.array(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise CostMatrixError(
+            "cost matrix entries must be numbers in a rectangular nested list or array"
+        ) from None
+    if a.ndim != 2 or a.shape[0] != a.shape[1]:
+        raise CostMatrixError(f"cost matrix must be square (m×m); got shape {tuple(a.shape)}")
+    if a.shape[0] < 2:
+        raise CostMatrixError(f"cost matrix needs at least 2 classes; got shape {tuple(a.shape)}")
+    bad = np.argwhere(~np.isfinite(a))
+    if len(bad):
+        i, j = bad[0]
+        raise CostMatrixError(f"cost matrix has a non-finite entry (NaN or inf) at C[{i},{j}]")
+    neg = np.argwhere(a < 0)
+    if len(neg):
+        i, j = neg[0]
+        raise CostMatrixError(f"cost matrix has a negative entry C[{i},{j}] = {a[i, j]:g}; costs must be >= 0")
+    diag = np.flatnonzero(np.diag(a) != 0)
+    if len(diag):
+        i = diag[0]
+        raise CostMatrixError(
+            f"cost matrix diagonal must be zero (a correct prediction costs nothing); C[{i},{i}] = {a[i, i]:g}"
+        )
+    if not np.any(a > 0):
+        raise CostMatrixError("cost matrix is all zero: no adversarial transformation is sensitive")
+    return a
+
+
+# ------------------------------------------------------------------------------------------
+# Builders. Each returns a CostMatrix; the first argument is always the number of classes m.
+# ------------------------------------------------------------------------------------------
+BUILDERS: Registry[Callable[..., CostMatrix]] = Registry("cost-matrix builder")
+
+
+def _check_index(m: int, i: Any, what: str) -> int:
+    if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= int(i) < m:
+        raise CostMatrixError(f"{what} must be a class index in 0..{m - 1}, got {i!r}")
+    return int(i)
+
+
+def _zeros(m: int) -> np.ndarray:
+    if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 2:
+        raise CostMatrixError(f"number of classes must be an integer >= 2, got {m!r}")
+    return np.zeros((int(m), int(m)))
+
+
+@BUILDERS.register("single_pair")
+def single_pair(m: int, seed: int, target: int, cost: float = 1.0) -> CostMatrix:
+    """Only ``seed → target`` matters (Zhang & Evans Table 1, e.g. (0,2), (6,5), (4,9))."""
+    C = _zeros(m)
+    s, t = _check_index(m, seed, "seed"), _check_index(m, target, "target")
+    if s == t:
+        raise CostMatrixError(f"seed and target must differ, got ({s}, {t})")
+    C[s, t] = cost
+    return CostMatrix(C, name=f"pair_{s}_{t}")
+
+
+@BUILDERS.register("single_seed")
+def single_seed(m: int, seed: int) -> CostMatrix:
+    """Every transformation of seed class ``seed`` matters (row of ones)."""
+    C = _zeros(m)
+    s = _check_index(m, seed, "seed")
+    C[s, :] = 1
+    C[s, s] = 0
+    return CostMatrix(C, name=f"seed_{s}")
+
+
+@BUILDERS.register("single_target")
+def single_target(m: int, target: int) -> CostMatrix:
+    """Every transformation *into* ``target`` matters (column of ones)."""
+    C = _zeros(m)
+    t = _check_index(m, target, "target")
+    C[:, t] = 1
+    C[t, t] = 0
+    return CostMatrix(C, name=f"target_{t}")
+
+
+@BUILDERS.register("multi_pair")
+def multi_pair(m: int, pairs: Iterable[Sequence[int]], costs: Sequence[float] | None = None) -> CostMatrix:
+    """Several (seed, target) pairs, cost 1 each unless ``costs`` is given."""
+    C = _zeros(m)
+    pairs = [tuple(p) for p in pairs]
+    if not pairs:
+        raise CostMatrixError("multi_pair needs at least one (seed, target) pair")
+    if costs is not None and len(costs) != len(pairs):
+        raise CostMatrixError(f"{len(pairs)} pairs but {len(costs)} costs")
+    for k, p in enumerate(pairs):
+        if len(p) != 2:
+            raise CostMatrixError(f"pairs must be (seed, target); got {p!r}")
+        s, t = _check_index(m, p[0], "seed"), _check_index(m, p[1], "target")
+        if s == t:
+            raise CostMatrixError(f"seed and target must differ, got ({s}, {t})")
+        C[s, t] = 1.0 if costs is None else costs[k]
+    return CostMatrix(C, name="pairs_" + "_".join(f"{s}{t}" for s, t in pairs))
+
+
+@BUILDERS.register("seed_set")
+def seed_set(m: int, seeds: Iterable[int], name: str | None = None) -> CostMatrix:
+    """Every transformation of the given seed classes matters (rows of ones)."""
+    C = _zeros(m)
+    seeds = [_check_index(m, s, "seed") for s in seeds]
+    if not seeds:
+        raise CostMatrixError("seed_set needs at least one seed class")
+    for s in seeds:
+        C[s, :] = 1
+        C[s, s] = 0
+    return CostMatrix(C, name=name or "seeds_" + "".join(map(str, seeds)))
+
+
+@BUILDERS.register("odd")
+def odd(m: int = 10) -> CostMatrix:
+    """Odd digits as seeds (Zhang & Evans Table 1)."""
+    return seed_set(m, range(1, m, 2), name="odd")
+
+
+@BUILDERS.register("even")
+def even(m: int = 10) -> CostMatrix:
+    """Even digits as seeds (Zhang & Evans Table 1)."""
+    return seed_set(m, range(0, m, 2), name="even")
+
+
+@BUILDERS.register("top_k")
+def top_k(m: int, k: int, errors: Any) -> CostMatrix:
+    """The ``k`` most vulnerable (seed, target) pairs of an (m, m) pairwise error matrix.
+
+    ``errors`` is e.g. the pairwise robust-error matrix of an overall-robust model (Zhang &
+    Evans "top-10"); ties are broken by row-major order. ``errors`` may be a CSV/JSON path.
+    """
+    if isinstance(errors, (str, Path)):
+        errors = _read_matrix_file(Path(errors))[0]
+    E = np.array(errors, dtype=np.float64)
+    if E.shape != (m, m):
+        raise CostMatrixError(f"top_k: error matrix must be {m}×{m}, got shape {E.shape}")
+    if not (isinstance(k, (int, np.integer)) and 1 <= k <= m * (m - 1)):
+        raise CostMatrixError(f"top_k: k must be an integer in 1..{m * (m - 1)}, got {k!r}")
+    E = np.where(np.eye(m, dtype=bool) | np.isnan(E), -np.inf, E)
+    order = np.argsort(-E.reshape(-1), kind="stable")[: int(k)]
+    C = _zeros(m)
+    C.reshape(-1)[order] = 1
+    return CostMatrix(C, name=f"top_{k}")
+
+
+@BUILDERS.register("random_k")
+def random_k(m: int, k: int, seed: int = 0) -> CostMatrix:
+    """``k`` distinct off-diagonal pairs drawn uniformly with a seeded generator."""
+    if not (isinstance(k, (int, np.integer)) and 1 <= k <= m * (m - 1)):
+        raise CostMatrixError(f"random_k: k must be an integer in 1..{m * (m - 1)}, got {k!r}")
+    C = _zeros(m)
+    off = np.flatnonzero(~np.eye(m, dtype=bool).reshape(-1))
+    pick = np.random.default_rng(seed).choice(off, size=int(k), replace=False)
+    C.reshape(-1)[pick] = 1
+    return CostMatrix(C, name=f"random_{k}_s{seed}")
+
+
+@BUILDERS.register("small_large")
+def small_large(m: int = 10) -> CostMatrix:
+    """Turning a small class into a larger one costs (i − j)² (Zhang & Evans Table 2)."""
+    i, j = np.indices((m, m))
+    C = np.where(j > i, (i - j) ** 2, 0).astype(np.float64)
+    return CostMatrix(C, name="small_large")
+
+
+@BUILDERS.register("large_small")
+def large_small(m: int = 10) -> CostMatrix:
+    """Turning a large class into a smaller one costs (i − j)² (Zhang & Evans Table 2)."""
+    i, j = np.indices((m, m))
+    C = np.where(j < i, (i - j) ** 2, 0).astype(np.float64)
+    return CostMatrix(C, name="large_small")
+
+
+@BUILDERS.register("group")
+def group(
+    m: int,
+    sources: Iterable[int],
+    targets: Iterable[int],
+    cost: float = 1.0,
+    within: float = 0.0,
+    name: str | None = None,
+) -> CostMatrix:
+    """Group → group: seeds in ``sources`` turned into ``targets`` cost ``cost``; into another
+    member of their own group, ``within`` (the real-valued CIFAR "vehicle" task uses
+    ``cost=10, within=1``)."""
+    src = sorted({_check_index(m, s, "source class") for s in sources})
+    tgt = sorted({_check_index(m, t, "target class") for t in targets})
+    if not src or not tgt:
+        raise CostMatrixError("group needs non-empty source and target groups")
+    C = _zeros(m)
+    for s in src:
+        for t in tgt:
+            if s != t:
+                C[s, t] = cost
+        if within:
+            for t in src:
+                if s != t:
+                    C[s, t] = within
+    return CostMatrix(C, name=name or "group")
+
+
+@BUILDERS.register("animals_to_vehicles")
+def animals_to_vehicles(m: int = 10) -> CostMatrix:
+    """CIFAR-10: an animal turned into any vehicle matters."""
+    _require_cifar10(m)
+    return group(m, CIFAR10_ANIMALS, CIFAR10_VEHICLES, name="animals_to_vehicles")
+
+
+@BUILDERS.register("vehicles_to_animals")
+def vehicles_to_animals(m: int = 10) -> CostMatrix:
+    """CIFAR-10: a vehicle turned into any animal matters."""
+    _require_cifar10(m)
+    return group(m, CIFAR10_VEHICLES, CIFAR10_ANIMALS, name="vehicles_to_animals")
+
+
+@BUILDERS.register("vehicle")
+def vehicle(m: int = 10) -> CostMatrix:
+    """CIFAR-10 real-valued task: vehicle → animal costs 10, vehicle → other vehicle 1."""
+    _require_cifar10(m)
+    return group(m, CIFAR10_VEHICLES, CIFAR10_ANIMALS, cost=10.0, within=1.0, name="vehicle")
+
+
+def _require_cifar10(m: int) -> None:
+    if m != 10:
+        raise CostMatrixError(f"the animal/vehicle tasks are defined for CIFAR-10 (10 classes), not {m}")
+
+
+@BUILDERS.register("protect")
+def protect(m: int, protected: int, c: float = 10.0) -> CostMatrix:
+    """Protect one class (Shen et al., eq. 3), in *our* convention C[true, predicted].
+
+    Shen et al. write C(i, y) with i predicted, y true: column p (true class p) costs ``c``,
+    every other error costs 1. Transposed to C[seed, target]: row ``protected`` costs ``c``,
+    every other off-diagonal entry 1. With ``c = 1`` this is the overall matrix.
+    """
+    p = _check_index(m, protected, "protected class")
+    if not (np.isfinite(c) and c > 0):
+        raise CostMatrixError(f"protect: cost c must be a positive number, got {c!r}")
+    C = np.ones((m, m)) - np.eye(m)
+    C[p, :] = c
+    C[p, p] = 0
+    return CostMatrix(C, name=f"protect_{p}_c{c:g}")
+
+
+@BUILDERS.register("overall")
+def overall(m: int) -> CostMatrix:
+    """All off-diagonal entries 1: ordinary (overall) robustness."""
+    C = _zeros(m) + 1.0
+    np.fill_diagonal(C, 0.0)
+    return CostMatrix(C, name="overall")
+
+
+@BUILDERS.register("metric")
+def from_metric(m: int, distances: Any, p: float = 1.0, normalize: bool = False) -> CostMatrix:
+    """From a class-distance metric D (m×m, symmetric, zero diagonal): C = D^{⊙p}.
+
+    ``normalize=True`` scales the largest entry to 1. ``distances`` may be a file path.
+    """
+    if isinstance(distances, (str, Path)):
+        distances = _read_matrix_file(Path(distances))[0]
+    D = np.array(distances, dtype=np.float64)
+    if D.shape != (m, m):
+        raise CostMatrixError(f"metric: distance matrix must be {m}×{m}, got shape {D.shape}")
+    if not np.allclose(D, D.T, equal_nan=True):
+        raise CostMatrixError("metric: a class-distance matrix must be symmetric")
+    C = _validate(D) ** p
+    if normalize:
+        C = C / C.max()
+    return CostMatrix(C, name="metric")
+
+
+# ------------------------------------------------------------------------------------------
+# Loading
+# ------------------------------------------------------------------------------------------
+_FILE_SUFFIXES = (".csv", ".json", ".yaml", ".yml")
+
+
+def named_matrices() -> list[str]:
+    """Names of the matrices stored under ``data/cost_matrices/`` (or ``$CSR_DATA_DIR``)."""
+    folder = data_dir() / "cost_matrices"
+    return sorted(p.stem for p in folder.glob("*") if p.suffix in _FILE_SUFFIXES)
+
+
+def _read_matrix_file(path: Path) -> tuple[np.ndarray, list[str] | None]:
+    if not path.is_file():
+        raise CostMatrixError(f"cost matrix file not found: {path}")
+    suffix = path.suffix.lower()
+    text = path.read_text()
+    names = None
+    if suffix == ".csv":
+        rows = [r for r in (line.strip() for line in text.splitlines()) if r and not r.startswith("#")]
+        cells = [[c.strip() for c in r.split(",")] for r in rows]
+        if not cells:
+            raise CostMatrixError(f"cost matrix file {path} is empty")
+
+        def numeric(row: list[str]) -> bool:
+            try:
+                [float(c) for c in row]
+                return True
+            except ValueError:
+                return False
+
+        if not numeric(cells[0]):  # header row with class names (and maybe a corner cell)
+            header, cells = cells[0], cells[1:]
+            if cells and not numeric(cells[0]):  # first column holds row labels
+                cells = [r[1:] for r in cells]
+                header = header[1:] if len(header) == len(cells[0]) + 1 else header
+            names = header
+        try:
+            values = np.array([[float(c) for c in r] for r in cells], dtype=np.float64)
+        except ValueError as e:
+            raise CostMatrixError(f"cost matrix file {path}: entries must be numbers ({e})") from None
+        if len({len(r) for r in cells}) > 1:
+            raise CostMatrixError(f"cost matrix file {path}: rows have different lengths")
+        return values, names
+    if suffix in (".json", ".yaml", ".yml"):
+        try:
+            if suffix == ".json":
+                obj = json.loads(text)
+            else:
+                import yaml
+
+                obj = yaml.safe_load(text)
+        except Exception as e:  # noqa: BLE001 - re-raised as one clear error
+            raise CostMatrixError(f"cannot parse cost matrix file {path}: {e}") from None
+        if isinstance(obj, dict):
+            if "matrix" not in obj:
+                raise CostMatrixError(f"cost matrix file {path} must hold a list of rows or a 'matrix' key")
+            names = obj.get("class_names")
+            obj = obj["matrix"]
+        return _validate(obj), names
+    raise CostMatrixError(f"cost matrix file must be .csv, .json or .yaml: {path}")
+
+
+def _parse_args(text: str) -> tuple[list[Any], dict[str, Any]]:
+    """'0,2' → [0, 2]; '3,c=5' → [3], {'c': 5}; '[[0,1],[2,3]]' → [[[0, 1], [2, 3]]]."""
+    args: list[Any] = []
+    kwargs: dict[str, Any] = {}
+    if not text.strip():
+        return args, kwargs
+    try:
+        node = ast.parse(f"f({text})", mode="eval").body
+        assert isinstance(node, ast.Call)
+        args = [ast.literal_eval(a) for a in node.args]
+        kwargs = {kw.arg: ast.literal_eval(kw.value) for kw in node.keywords if kw.arg}
+    except (SyntaxError, ValueError, AssertionError):
+        raise CostMatrixError(f"cannot parse builder arguments {text!r}; write e.g. 'single_pair:0,2'") from None
+    return args, kwargs
+
+
+def load(spec: Any, num_classes: int, class_names: Sequence[str] | None = None) -> CostMatrix:
+    """Turn a user's ``cost_matrix`` parameter into a validated :class:`CostMatrix`.
+
+    ``spec`` may be
+      * a :class:`CostMatrix` or an (m, m) nested list / array / tensor;
+      * a builder name with optional arguments after a colon: ``"overall"``, ``"odd"``,
+        ``"single_pair:0,2"``, ``"single_seed:8"``, ``"protect:3,c=10"``, ``"random_k:10,seed=0"``,
+        ``"multi_pair:[(0,2),(6,5)]"`` (``num_classes`` is passed as the first argument);
+      * the name of a matrix stored in ``data/cost_matrices/`` (e.g. ``"vehicle_real"``);
+      * a path to a .csv (rows of numbers, optional header of class names), .json or .yaml file
+        (a list of rows, or ``{"matrix": [...], "class_names": [...]}``).
+
+    Raises :class:`CostMatrixError` (a ``ValueError``) naming the problem, including a matrix
+    whose size does not match ``num_classes``.
+    """
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
+        raise CostMatrixError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+    names = None
+    if isinstance(spec, CostMatrix):
+        C = spec
+    elif isinstance(spec, Path) or (isinstance(spec, str) and _looks_like_path(spec)):
+        values, names = _read_matrix_file(Path(spec).expanduser())
+        C = CostMatrix(values, name=Path(spec).stem)
+    elif isinstance(spec, str):
+        name, _, argtext = spec.strip().partition(":")
+        if name in BUILDERS:
+            args, kwargs = _parse_args(argtext)
+            try:
+                C = BUILDERS.get(name)(num_classes, *args, **kwargs)
+            except TypeError as e:
+                raise CostMatrixError(f"bad arguments for cost-matrix builder {name!r}: {e}") from None
+        elif name in named_matrices() and not argtext:
+            folder = data_dir() / "cost_matrices"
+            path = next(p for p in sorted(folder.glob(name + ".*")) if p.suffix in _FILE_SUFFIXES)
+            values, names = _read_matrix_file(path)
+            C = CostMatrix(values, name=name)
+        else:
+            known = ", ".join(BUILDERS.names())
+            stored = ", ".join(named_matrices()) or "none"
+            raise CostMatrixError(
+                f"unknown cost matrix {spec!r}: not a builder ({known}), not a stored matrix "
+                f"({stored}) and not a .csv/.json/.yaml file path"
+            )
+    elif isinstance(spec, (list, tuple, np.ndarray, torch.Tensor)):
+        C = CostMatrix(spec, name="custom")
+    else:
+        raise CostMatrixError(
+            f"cost_matrix must be a builder name, a file path or an m×m nested list, got {type(spec).__name__}"
+        )
+    if C.m != num_classes:
+        raise CostMatrixError(f"cost matrix is {C.m}×{C.m} but the dataset has {num_classes} classes")
+    cn = class_names if class_names is not None else (names if names and len(names) == C.m else C.class_names)
+    return CostMatrix(C.values, class_names=cn, name=C.name)
+
+
+def _looks_like_path(spec: str) -> bool:
+    s = spec.strip()
+    return s.lower().endswith(_FILE_SUFFIXES) or "/" in s or "\\" in s
+
+
+def save(C: CostMatrix, path: str | Path) -> Path:
+    """Write ``C`` as .csv (with a header of class names when known), .json or .yaml."""
+    path = Path(path)
+    if path.suffix == ".csv":
+        lines = []
+        if C.class_names:
+            lines.append(",".join(C.class_names))
+        lines += [",".join(f"{v:g}" for v in row) for row in C.values]
+        path.write_text("\n".join(lines) + "\n")
+    elif path.suffix == ".json":
+        path.write_text(json.dumps(C.to_dict(), indent=1) + "\n")
+    elif path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        path.write_text(yaml.safe_dump(C.to_dict(), sort_keys=False))
+    else:
+        raise CostMatrixError(f"cost matrix file must be .csv, .json or .yaml: {path}")
+    return path

@@ -1,0 +1,127 @@
+"""Shared helpers: devices, seeding, paths, config hashing and the environment record.
+
+Paths never depend on the current working directory: they resolve from the package location,
+or from ``CSR_DATA_DIR`` / ``CSR_RUNS_DIR`` when set.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import random
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import torch
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_ROOT = PACKAGE_DIR.parent
+
+
+def data_dir() -> Path:
+    """Folder holding datasets and ``cost_matrices/``: ``$CSR_DATA_DIR`` or ``<repo>/data``."""
+    env = os.environ.get("CSR_DATA_DIR")
+    return Path(env).expanduser().resolve() if env else REPO_ROOT / "data"
+
+
+def runs_dir() -> Path:
+    """Folder holding run directories: ``$CSR_RUNS_DIR`` or ``<repo>/runs``."""
+    env = os.environ.get("CSR_RUNS_DIR")
+    return Path(env).expanduser().resolve() if env else REPO_ROOT / "runs"
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` → CUDA if available, else MPS if available, else CPU.
+
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    """
+    if isinstance(device, torch.device):
+        return device
+    if not isinstance(device, str):
+        raise ValueError(f"device must be a string like 'auto', 'cpu' or 'cuda:0', got {device!r}")
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as e:
+        raise ValueError(f"unknown device {device!r}: {e}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available; use device='auto'")
+    return dev
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def config_hash(config: dict[str, Any], length: int = 10) -> str:
+    """Stable short hash of a JSON-serialisable config (key order does not matter).
+
+    >>> config_hash({"a": 1, "b": [1, 2]}) == config_hash({"b": [1, 2], "a": 1})
+    True
+    """
+    blob = json.dumps(to_jsonable(config), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha1(blob.encode()).hexdigest()[:length]
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Convert numpy / torch / Path values (recursively) into JSON-serialisable ones."""
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, (np.ndarray, torch.Tensor)):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return float(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "to_list") and callable(obj.to_list):  # CostMatrix
+        return obj.to_list()
+    return obj
+
+
+def environment(device: torch.device | None = None) -> dict[str, Any]:
+    """What produced a result: versions, platform and device name."""
+    env: dict[str, Any] = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+    }
+    dev = device or resolve_device("auto")
+    env["device"] = str(dev)
+    if dev.type == "cuda":
+        env["device_name"] = torch.cuda.get_device_name(dev)
+    else:
+        env["device_name"] = platform.processor() or platform.machine()
+    try:
+        from importlib.metadata import version
+
+        env["csr"] = version("csr")
+    except Exception:  # noqa: BLE001 - csr may be used from a source checkout without install
+        env["csr"] = "source"
+    return env
+
+
+def batched(n: int, batch_size: int) -> Iterable[slice]:
+    """Slices covering ``range(n)`` in chunks of ``batch_size``."""
+    if batch_size <= 0:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    for start in range(0, n, batch_size):
+        yield slice(start, min(n, start + batch_size))
