@@ -569,6 +569,12 @@ def load(spec: Any, num_classes: int, class_names: Sequence[str] | None = None) 
     elif isinstance(spec, Path) or (isinstance(spec, str) and _looks_like_path(spec)):
         values, names = _read_matrix_file(Path(spec).expanduser())
         C = CostMatrix(values, name=Path(spec).stem)
+    elif isinstance(spec, str) and spec.strip().startswith("["):  # a nested list passed as text
+        try:
+            values = ast.literal_eval(spec.strip())
+        except (SyntaxError, ValueError):
+            raise CostMatrixError(f"cannot parse cost matrix {spec!r} as a nested list of numbers") from None
+        C = CostMatrix(values, name="custom")
     elif isinstance(spec, str):
         name, _, argtext = spec.strip().partition(":")
         if name in BUILDERS:

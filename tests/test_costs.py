@@ -188,3 +188,12 @@ def test_bad_specs(tmp_path):
     (tmp_path / "neg.yaml").write_text("- [0, -2]\n- [1, 0]\n")
     with pytest.raises(CostMatrixError, match="negative entry C\\[0,1\\]"):
         costs.load(tmp_path / "neg.yaml", 2)
+
+
+def test_load_nested_list_given_as_text():
+    # papermill's `-p cost_matrix "[[0,1],[1,0]]"` delivers a string
+    assert costs.load("[[0,1],[1,0]]", 2) == costs.overall(2)
+    with pytest.raises(CostMatrixError, match="cannot parse cost matrix"):
+        costs.load("[[0,1],[1,0]", 2)
+    with pytest.raises(CostMatrixError, match="diagonal"):
+        costs.load("[[1,1],[1,0]]", 2)
