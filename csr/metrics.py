@@ -1,0 +1,398 @@
+"""Clean and (cost-sensitive) robust metrics, from predictions or from a reach matrix.
+
+Every function accepts NumPy arrays, nested lists or torch tensors (any device; they are
+converted to NumPy) and validates its inputs, raising ``ValueError`` with one message naming
+the problem (mismatched N, labels out of range, a malformed reach or cost matrix).
+
+Notation
+--------
+``N`` examples with true labels ``y`` (int, ``0..m-1``); ``m`` classes.
+
+``reach`` is an ``(N, m)`` boolean matrix from an attack or a certificate:
+``reach[n, j]`` is True when some point of the ε-ball around ``x_n`` is (or, for a
+certificate, could not be excluded from being) classified as ``j != y_n``. Clean
+misclassification is the special case :func:`reach_from_predictions`.
+
+``C`` is an ``(m, m)`` cost matrix: ``C[i, j] >= 0`` is the cost of an example of *seed*
+class ``i`` being moved to *target* class ``j`` (zero diagonal). It may be an array, a nested
+list, or any object with a ``.values`` attribute (e.g. :class:`csr.costs.CostMatrix`).
+``Ω_i = {j : C[i, j] > 0}`` is the set of sensitive targets of seed class ``i``; an example
+``n`` is a *candidate* when ``Ω_{y_n}`` is non-empty (Zhang & Evans, 2019).
+
+Example
+-------
+>>> import numpy as np
+>>> y = np.array([0, 0, 1, 2])
+>>> reach = np.array([[0, 0, 1], [0, 0, 0], [1, 0, 0], [0, 1, 0]], dtype=bool)
+>>> C = [[0, 0, 1], [0, 0, 0], [0, 0, 0]]          # only 0 -> 2 matters
+>>> cost_sensitive_robust_error(reach, y, C)         # candidates: the two 0s; one reaches 2
+0.5
+>>> overall_robust_error(reach, y)                   # 3 of 4 examples reach some wrong class
+0.75
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "accuracy",
+    "confusion_matrix",
+    "per_class_accuracy",
+    "reach_from_predictions",
+    "pairwise_counts",
+    "pairwise_error",
+    "candidate_counts",
+    "cost_sensitive_robust_error",
+    "robust_cost",
+    "overall_robust_error",
+    "misclassification_cost",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# input conversion and validation
+# --------------------------------------------------------------------------------------------
+def _to_numpy(x: Any, name: str) -> np.ndarray:
+    """NumPy view of an array-like or a torch tensor (detached, moved to CPU)."""
+    if hasattr(x, "detach") and hasattr(x, "cpu") and hasattr(x, "numpy"):  # torch.Tensor
+        x = x.detach().cpu().numpy()
+    try:
+        arr = np.asarray(x)
+    except Exception as e:  # noqa: BLE001 - ragged lists etc.
+        raise ValueError(f"{name} could not be converted to an array: {e}") from None
+    if arr.dtype == object:
+        raise ValueError(f"{name} must be numeric, got an object array (ragged or mixed input?)")
+    return arr
+
+
+def _check_num_classes(num_classes: Any) -> int:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)):
+        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be a positive integer, got {num_classes}")
+    return int(num_classes)
+
+
+def _labels(x: Any, name: str, num_classes: int | None = None) -> np.ndarray:
+    """Validate a 1-D integer label vector (integral floats are accepted) → int64 array."""
+    arr = _to_numpy(x, name)
+    if arr.ndim != 1:
+        hint = " (pass class indices, e.g. logits.argmax(1), not scores)" if arr.ndim == 2 else ""
+        raise ValueError(f"{name} must be a 1-D array of class indices, got shape {arr.shape}{hint}")
+    if arr.dtype == bool:
+        raise ValueError(f"{name} must hold integer class indices, got a boolean array")
+    if not np.issubdtype(arr.dtype, np.integer):
+        if not np.issubdtype(arr.dtype, np.number) and arr.size:
+            raise ValueError(f"{name} must hold integer class indices, got dtype {arr.dtype}")
+        if arr.size and (not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr))):
+            raise ValueError(f"{name} must hold integer class indices, got non-integer values")
+    arr = arr.astype(np.int64)
+    if arr.size and arr.min() < 0:
+        raise ValueError(f"{name} has negative labels (min {arr.min()}); labels must be in 0..m-1")
+    if num_classes is not None and arr.size and arr.max() >= num_classes:
+        raise ValueError(
+            f"{name} has labels out of range: max {arr.max()} but num_classes={num_classes} "
+            f"(labels must be in 0..{num_classes - 1})"
+        )
+    return arr
+
+
+def _same_n(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> None:
+    if a.shape[0] != b.shape[0]:
+        raise ValueError(f"mismatched N: {name_a} has {a.shape[0]} rows but {name_b} has {b.shape[0]}")
+
+
+def _reach(reach: Any, num_classes: int | None = None) -> np.ndarray:
+    """Validate an (N, m) boolean-like matrix (bool, or numeric with values in {0, 1})."""
+    arr = _to_numpy(reach, "reach")
+    if arr.ndim != 2:
+        raise ValueError(f"reach must be an (N, m) boolean matrix, got shape {arr.shape}")
+    if arr.dtype != bool:
+        if not np.issubdtype(arr.dtype, np.number):
+            raise ValueError(f"reach must be an (N, m) boolean matrix, got dtype {arr.dtype}")
+        if arr.size and not np.all((arr == 0) | (arr == 1)):
+            raise ValueError("reach must be an (N, m) boolean matrix; got values other than 0/1")
+        arr = arr.astype(bool)
+    if num_classes is not None and arr.shape[1] != num_classes:
+        raise ValueError(
+            f"reach must be (N, m) with m = num_classes = {num_classes}, got shape {arr.shape}"
+        )
+    return arr
+
+
+def _cost(C: Any, m: int | None = None) -> np.ndarray:
+    """Validate a cost matrix (array, nested list or object with ``.values``) → float64 (m, m)."""
+    values = C
+    if not hasattr(C, "detach"):  # torch tensors have a .values() method for sparse tensors
+        v = getattr(C, "values", None)
+        if v is not None and not callable(v):  # CostMatrix / DataFrame; not dict.values
+            values = v
+    if isinstance(C, dict):
+        raise ValueError("cost matrix must be an (m, m) array, nested list or CostMatrix, got a dict")
+    arr = _to_numpy(values, "cost matrix")
+    if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
+        raise ValueError(f"cost matrix must be square (m, m), got shape {arr.shape}")
+    if m is not None and arr.shape[0] != m:
+        raise ValueError(f"cost matrix shape {arr.shape} does not match m = {m} classes")
+    if not np.issubdtype(arr.dtype, np.number) and arr.dtype != bool:
+        raise ValueError(f"cost matrix must be numeric, got dtype {arr.dtype}")
+    arr = arr.astype(np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("cost matrix must be finite (no NaN/inf)")
+    if np.any(arr < 0):
+        raise ValueError("cost matrix must be non-negative")
+    if np.any(np.diag(arr) != 0):
+        raise ValueError("cost matrix must have a zero diagonal (C[i, i] = 0)")
+    return arr
+
+
+def _reach_y_cost(reach: Any, y: Any, C: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    R = _reach(reach)
+    m = R.shape[1]
+    Cv = _cost(C, m)
+    yy = _labels(y, "y", m)
+    _same_n(R, yy, "reach", "y")
+    return R, yy, Cv
+
+
+def _is_binary(Cv: np.ndarray) -> bool:
+    return bool(np.all((Cv == 0) | (Cv == 1)))
+
+
+# --------------------------------------------------------------------------------------------
+# clean metrics
+# --------------------------------------------------------------------------------------------
+def accuracy(pred: Any, y: Any) -> float:
+    """Fraction of examples with ``pred[n] == y[n]``.
+
+    ``pred``, ``y``: shape ``(N,)`` integer class indices, ``N >= 1``.
+
+    >>> accuracy([0, 1, 2, 2], [0, 1, 1, 2])
+    0.75
+    """
+    p = _labels(pred, "pred")
+    t = _labels(y, "y")
+    _same_n(p, t, "pred", "y")
+    if t.size == 0:
+        raise ValueError("accuracy of an empty set is undefined: pred and y are empty")
+    return float(np.mean(p == t))
+
+
+def confusion_matrix(pred: Any, y: Any, num_classes: int) -> np.ndarray:
+    """``(m, m)`` int64 counts; entry ``(i, j)`` = #examples with true class ``i`` predicted ``j``.
+
+    Rows are true classes, columns predicted classes.
+
+    >>> confusion_matrix([0, 1, 1], [0, 0, 1], 2)
+    array([[1, 1],
+           [0, 1]])
+    """
+    m = _check_num_classes(num_classes)
+    p = _labels(pred, "pred", m)
+    t = _labels(y, "y", m)
+    _same_n(p, t, "pred", "y")
+    cm = np.zeros((m, m), dtype=np.int64)
+    np.add.at(cm, (t, p), 1)
+    return cm
+
+
+def per_class_accuracy(pred: Any, y: Any, num_classes: int) -> np.ndarray:
+    """``(m,)`` float: accuracy on the examples of each true class; NaN for absent classes.
+
+    >>> per_class_accuracy([0, 1, 1], [0, 0, 1], 3)
+    array([0.5, 1. , nan])
+    """
+    cm = confusion_matrix(pred, y, num_classes)
+    totals = cm.sum(axis=1)
+    out = np.full(cm.shape[0], np.nan)
+    has = totals > 0
+    out[has] = np.diag(cm)[has] / totals[has]
+    return out
+
+
+def reach_from_predictions(pred: Any, y: Any, num_classes: int) -> np.ndarray:
+    """Clean misclassification as an ``(N, m)`` bool reach matrix.
+
+    ``reach[n, pred[n]] = True`` iff ``pred[n] != y[n]``; every other entry is False.
+
+    >>> reach_from_predictions([0, 2], [0, 1], 3)
+    array([[False, False, False],
+           [False, False,  True]])
+    """
+    m = _check_num_classes(num_classes)
+    p = _labels(pred, "pred", m)
+    t = _labels(y, "y", m)
+    _same_n(p, t, "pred", "y")
+    R = np.zeros((t.size, m), dtype=bool)
+    wrong = p != t
+    R[np.nonzero(wrong)[0], p[wrong]] = True
+    return R
+
+
+# --------------------------------------------------------------------------------------------
+# pairwise (seed → target) robustness
+# --------------------------------------------------------------------------------------------
+def pairwise_counts(reach: Any, y: Any, num_classes: int | None = None) -> np.ndarray:
+    """``(m, m)`` int64: entry ``(i, j)`` = #examples of seed class ``i`` with ``reach[n, j]``.
+
+    The diagonal is 0 (reaching one's own class is not an error). ``num_classes`` defaults to
+    ``reach.shape[1]`` and must equal it when given.
+
+    >>> pairwise_counts([[0, 1], [0, 0], [1, 0]], [0, 0, 1])
+    array([[0, 1],
+           [1, 0]])
+    """
+    m = None if num_classes is None else _check_num_classes(num_classes)
+    R = _reach(reach, m)
+    m = R.shape[1]
+    t = _labels(y, "y", m)
+    _same_n(R, t, "reach", "y")
+    counts = np.zeros((m, m), dtype=np.int64)
+    np.add.at(counts, t, R.astype(np.int64))
+    np.fill_diagonal(counts, 0)
+    return counts
+
+
+def pairwise_error(reach: Any, y: Any, num_classes: int | None = None) -> np.ndarray:
+    """``(m, m)`` float: entry ``(i, j)`` = fraction of seed-``i`` examples with ``reach[n, j]``.
+
+    ``E[i, j] = #{n : y_n = i, reach[n, j]} / #{n : y_n = i}``; diagonal 0; a row of NaN for
+    classes without examples. With a certificate's reach matrix this is the pairwise
+    *certified* robust error (an upper bound); with an attack's, the empirical one (a lower bound).
+
+    >>> pairwise_error([[0, 1, 0], [0, 0, 0], [1, 0, 0]], [0, 0, 1], 3)
+    array([[0. , 0.5, 0. ],
+           [1. , 0. , 0. ],
+           [nan, nan, nan]])
+    """
+    counts = pairwise_counts(reach, y, num_classes)
+    m = counts.shape[0]
+    totals = np.bincount(_labels(y, "y", m), minlength=m)
+    out = np.full((m, m), np.nan)
+    has = totals > 0
+    out[has] = counts[has] / totals[has, None]
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# cost-sensitive metrics
+# --------------------------------------------------------------------------------------------
+def candidate_counts(y: Any, C: Any) -> np.ndarray:
+    """``(m,)`` int64: for each class ``i``, #examples of class ``i`` if ``Ω_i ≠ ∅`` else 0.
+
+    Their sum is the denominator of :func:`cost_sensitive_robust_error` and :func:`robust_cost`.
+
+    >>> candidate_counts([0, 0, 1, 2], [[0, 0, 1], [0, 0, 0], [1, 0, 0]])
+    array([2, 0, 1])
+    """
+    Cv = _cost(C)
+    m = Cv.shape[0]
+    t = _labels(y, "y", m)
+    seeds = (Cv > 0).any(axis=1)
+    return np.where(seeds, np.bincount(t, minlength=m), 0).astype(np.int64)
+
+
+def cost_sensitive_robust_error(reach: Any, y: Any, C: Any) -> float:
+    """Cost-sensitive robust error for a **binary** cost matrix (Zhang & Evans 2019, eq. 3.1).
+
+    .. math::
+
+        \\mathrm{err}_C = \\frac{\\sum_n \\delta_{y_n}\\,
+            \\mathbb{1}[\\exists j \\in \\Omega_{y_n} : \\mathrm{reach}[n, j]]}{\\sum_n \\delta_{y_n}},
+        \\qquad \\Omega_i = \\{j : C_{ij} > 0\\},\\; \\delta_i = \\mathbb{1}[\\Omega_i \\neq \\emptyset]
+
+    i.e. over the *candidate* examples (those whose true class has a non-empty Ω), the fraction
+    that reach **any** sensitive target; this is what their reference code computes. Examples of
+    classes with an empty Ω are excluded from the denominator. If there are no candidates at all
+    (no example belongs to a seed class, or N = 0) the error is defined as ``0.0``.
+
+    Shapes: ``reach`` ``(N, m)`` bool, ``y`` ``(N,)`` int, ``C`` ``(m, m)`` with entries in {0, 1}.
+    For real-valued costs use :func:`robust_cost` (a ``ValueError`` is raised here).
+
+    >>> y = [0, 0, 1]
+    >>> reach = [[0, 1, 1], [0, 1, 0], [1, 0, 0]]
+    >>> cost_sensitive_robust_error(reach, y, [[0, 0, 1], [0, 0, 0], [0, 0, 0]])  # 0 -> 2 only
+    0.5
+    """
+    R, t, Cv = _reach_y_cost(reach, y, C)
+    if not _is_binary(Cv):
+        raise ValueError(
+            "cost_sensitive_robust_error needs a binary (0/1) cost matrix; "
+            "for real-valued costs use robust_cost(reach, y, C)"
+        )
+    sensitive = Cv[t] > 0  # (N, m): j ∈ Ω_{y_n}
+    candidate = sensitive.any(axis=1)
+    n_cand = int(candidate.sum())
+    if n_cand == 0:
+        return 0.0
+    hit = (R & sensitive).any(axis=1)
+    return float(hit[candidate].sum() / n_cand)
+
+
+def robust_cost(reach: Any, y: Any, C: Any) -> float:
+    """Cost-sensitive robust cost for a real-valued cost matrix (Zhang & Evans 2019).
+
+    .. math::
+
+        \\mathrm{cost}_C = \\frac{\\sum_n \\sum_j C_{y_n j}\\, \\mathrm{reach}[n, j]}
+                              {\\sum_n \\delta_{y_n}},
+        \\qquad \\delta_i = \\mathbb{1}[\\exists j : C_{ij} > 0]
+
+    i.e. the total cost of every (example, target) pair reached, divided by the number of
+    candidate examples (the normalisation of their reference code). Every reached target is
+    charged, so an example reaching two costly targets pays both. For a binary C in which every
+    seed class has at most one target (``|Ω_i| <= 1``) this equals
+    :func:`cost_sensitive_robust_error`. No candidates (or N = 0) → ``0.0``.
+
+    Shapes: ``reach`` ``(N, m)`` bool, ``y`` ``(N,)`` int, ``C`` ``(m, m)`` non-negative.
+
+    >>> robust_cost([[0, 1, 1], [0, 0, 0], [1, 0, 0]], [0, 0, 1],
+    ...             [[0, 2, 10], [0, 0, 0], [0, 0, 0]])   # (2 + 10) / 2 candidates
+    6.0
+    """
+    R, t, Cv = _reach_y_cost(reach, y, C)
+    n_cand = int((Cv[t] > 0).any(axis=1).sum())
+    if n_cand == 0:
+        return 0.0
+    return float((Cv[t] * R).sum() / n_cand)
+
+
+def overall_robust_error(reach: Any, y: Any) -> float:
+    """Fraction of examples reaching **any** wrong class: ``mean_n 1[∃ j ≠ y_n : reach[n, j]]``.
+
+    Equals :func:`cost_sensitive_robust_error` with the all-ones off-diagonal cost matrix (every
+    example is then a candidate). ``reach[n, y_n]`` is ignored. Empty input → ``0.0``.
+
+    >>> overall_robust_error([[0, 1], [0, 0], [1, 0]], [0, 0, 1])
+    0.6666666666666666
+    """
+    R = _reach(reach)
+    m = R.shape[1]
+    t = _labels(y, "y", m)
+    _same_n(R, t, "reach", "y")
+    if t.size == 0:
+        return 0.0
+    R = R.copy()
+    R[np.arange(t.size), t] = False
+    return float(R.any(axis=1).mean())
+
+
+def misclassification_cost(pred: Any, y: Any, C: Any) -> float:
+    """Mean cost of the clean predictions over **all** examples: ``(1/N) Σ_n C[y_n, pred_n]``.
+
+    The cost-sensitive *standard* error (Zhang & Evans 2019, Table 4). For the all-ones
+    off-diagonal matrix it is the clean error ``1 - accuracy``.
+
+    >>> misclassification_cost([0, 2, 1, 2], [0, 0, 1, 1], [[0, 1, 5], [1, 0, 1], [1, 1, 0]])
+    1.5
+    """
+    Cv = _cost(C)
+    m = Cv.shape[0]
+    p = _labels(pred, "pred", m)
+    t = _labels(y, "y", m)
+    _same_n(p, t, "pred", "y")
+    if t.size == 0:
+        raise ValueError("misclassification cost of an empty set is undefined: pred and y are empty")
+    return float(Cv[t, p].mean())
