@@ -27,8 +27,9 @@ T = TypeVar("T")
 class Registry(Generic[T]):
     """Maps names to objects (usually factories or functions)."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, plural: str | None = None) -> None:
         self.kind = kind
+        self.plural = plural or (kind + "es" if kind.endswith("s") else kind + "s")
         self._items: dict[str, T] = {}
 
     def register(self, name: str, obj: T | None = None) -> Callable[[T], T] | T:
@@ -48,7 +49,7 @@ class Registry(Generic[T]):
         """Return the object registered as ``name`` or raise ``ValueError`` listing known names."""
         if not isinstance(name, str) or name not in self._items:
             known = ", ".join(sorted(self._items))
-            raise ValueError(f"unknown {self.kind} {name!r}; known {self.kind}s: {known}")
+            raise ValueError(f"unknown {self.kind} {name!r}; known {self.plural}: {known}")
         return self._items[name]
 
     def names(self) -> list[str]:

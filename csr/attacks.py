@@ -1,0 +1,816 @@
+"""First-order adversarial attacks in pixel space, with pluggable losses and norms.
+
+One engine drives every attack: starting from the clean input (or a random point of the
+ε-ball), it repeatedly takes a steepest-ascent step on a per-example loss and projects back
+onto the ε-ball around ``x`` intersected with the ``[0, 1]`` box.
+
+* Losses (:data:`LOSSES`): ``ce`` (cross-entropy) and ``cw`` (Carlini–Wagner margin
+  ``max_{j≠label} z_j − z_label``), or any callable ``loss(logits, labels) -> (N,)``.
+  Untargeted attacks *maximise* the loss at the true label; targeted attacks *minimise* it at
+  the target label.
+* Norms: ``linf`` (sign steps, box projection) and ``l2`` (normalised-gradient steps,
+  radial projection).
+* Attacks (:data:`ATTACKS`): :class:`FGSM`, :class:`PGD`, :class:`BIM`, :class:`MIM`,
+  :class:`CW`. The default step size of the iterative attacks is ``alpha = 2.5 * eps / steps``
+  (Madry et al.), so that a path of ``steps`` steps can cross the ball 2.5 times.
+
+Every attack evaluates the model in eval mode (``eval_mode=True``) and restores the
+``training`` flag of every submodule afterwards, even on error; it never touches parameter
+``.grad`` or ``requires_grad`` (gradients are taken with :func:`torch.autograd.grad` with
+respect to the input only) and runs on whatever device ``x`` lives on.
+
+Example
+-------
+>>> import torch
+>>> from torch import nn
+>>> from csr.attacks import PGD, robust_accuracy
+>>> model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
+>>> x, y = torch.rand(5, 1, 2, 2), torch.tensor([0, 1, 2, 0, 1])
+>>> attack = PGD(model, eps=0.1, steps=5)
+>>> x_adv = attack(x, y)
+>>> bool((x_adv - x).abs().max() <= 0.1 + 1e-6)
+True
+>>> 0.0 <= robust_accuracy(attack, x, y) <= 1.0
+True
+"""
+from __future__ import annotations
+
+import contextlib
+import inspect
+import math
+import numbers
+from typing import Callable, ClassVar, Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from csr.registry import Registry
+from csr.utils import batched
+
+__all__ = [
+    "LossFn",
+    "LOSSES",
+    "NORMS",
+    "ATTACKS",
+    "ce_loss",
+    "cw_loss",
+    "resolve_loss",
+    "Norm",
+    "LinfNorm",
+    "L2Norm",
+    "Attack",
+    "FGSM",
+    "PGD",
+    "BIM",
+    "MIM",
+    "CW",
+    "build_attack",
+    "predict",
+    "robust_accuracy",
+    "pairwise_reach",
+]
+
+#: A per-example attack loss: ``loss(logits (N, m), labels (N,)) -> (N,)``.
+LossFn = Callable[[Tensor, Tensor], Tensor]
+
+LOSSES: Registry[LossFn] = Registry("attack loss")
+"""Registry of attack losses (``ce``, ``cw``); see :func:`resolve_loss`.
+
+>>> LOSSES.names()
+['ce', 'cw']
+"""
+
+
+# --------------------------------------------------------------------------------------- losses
+@LOSSES.register("ce")
+def ce_loss(logits: Tensor, labels: Tensor) -> Tensor:
+    """Per-example cross-entropy.
+
+    Args:
+        logits: ``(N, m)`` model outputs.
+        labels: ``(N,)`` int64 labels.
+
+    Returns:
+        ``(N,)`` losses.
+
+    >>> import torch
+    >>> ce_loss(torch.zeros(2, 4), torch.tensor([0, 3]))  # log 4
+    tensor([1.3863, 1.3863])
+    """
+    return F.cross_entropy(logits, labels, reduction="none")
+
+
+@LOSSES.register("cw")
+def cw_loss(logits: Tensor, labels: Tensor) -> Tensor:
+    """Per-example Carlini–Wagner margin ``max_{j≠label} z_j − z_label`` (no clamping).
+
+    Positive iff some other class beats ``label``. Maximising it at the true label finds a
+    misclassification; minimising it at a target label makes the target the arg-max.
+
+    Args:
+        logits: ``(N, m)`` model outputs, ``m >= 2``.
+        labels: ``(N,)`` int64 labels.
+
+    Returns:
+        ``(N,)`` margins.
+
+    >>> import torch
+    >>> cw_loss(torch.tensor([[1.0, 3.0, 2.0]]), torch.tensor([0])).tolist()
+    [2.0]
+    """
+    true = logits.gather(1, labels.unsqueeze(1)).squeeze(1)
+    is_label = F.one_hot(labels, logits.shape[1]).bool()
+    other = logits.masked_fill(is_label, float("-inf")).amax(dim=1)
+    return other - true
+
+
+def resolve_loss(loss: str | LossFn) -> tuple[str, LossFn]:
+    """Return ``(name, fn)`` for a loss given by registry name or as a callable.
+
+    >>> resolve_loss("cw")[0]
+    'cw'
+    >>> resolve_loss("hinge")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown attack loss 'hinge'; known attack losses: ce, cw
+    """
+    if isinstance(loss, str):
+        if loss not in LOSSES:
+            known = ", ".join(LOSSES.names())
+            raise ValueError(f"unknown attack loss {loss!r}; known attack losses: {known}")
+        return loss, LOSSES.get(loss)
+    if callable(loss):
+        return getattr(loss, "__name__", type(loss).__name__), loss
+    raise ValueError(f"loss must be a registered name or a callable, got {loss!r}")
+
+
+# ---------------------------------------------------------------------------------------- norms
+def _per_example_norm(t: Tensor, p: float) -> Tensor:
+    """``(N, ...)`` → ``(N, 1, ..., 1)`` p-norm of each example, broadcastable against ``t``."""
+    n = t.flatten(1).norm(p=p, dim=1)
+    return n.view(-1, *([1] * (t.dim() - 1)))
+
+
+class Norm:
+    """Geometry of an ε-ball: projection, steepest-ascent step and random start.
+
+    All methods take ``(N, ...)`` tensors and work per example.
+
+    >>> import torch
+    >>> x = torch.full((1, 3), 0.5)
+    >>> NORMS.get("linf").project(torch.tensor([[0.0, 0.55, 2.0]]), x, 0.1)
+    tensor([[0.4000, 0.5500, 0.6000]])
+    """
+
+    name: ClassVar[str] = ""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+    def project(self, x_adv: Tensor, x: Tensor, eps: float) -> Tensor:
+        """Project ``x_adv`` onto ``{x' : ||x' − x|| ≤ eps} ∩ [0, 1]^d``."""
+        raise NotImplementedError
+
+    def step(self, grad: Tensor, alpha: float) -> Tensor:
+        """Steepest-ascent step of size ``alpha`` along ``grad``."""
+        raise NotImplementedError
+
+    def random_delta(self, x: Tensor, eps: float, generator: torch.Generator | None) -> Tensor:
+        """A random perturbation inside the ε-ball (not yet box-clipped)."""
+        raise NotImplementedError
+
+    def distance(self, x_adv: Tensor, x: Tensor) -> Tensor:
+        """``(N,)`` distance of each ``x_adv`` from ``x`` in this norm."""
+        raise NotImplementedError
+
+
+class LinfNorm(Norm):
+    """L∞ ball: sign steps, coordinate-wise clipping, uniform random start.
+
+    >>> import torch
+    >>> LinfNorm().step(torch.tensor([[-3.0, 0.0, 2.0]]), 0.1)
+    tensor([[-0.1000,  0.0000,  0.1000]])
+    """
+
+    name = "linf"
+
+    def project(self, x_adv: Tensor, x: Tensor, eps: float) -> Tensor:
+        delta = torch.clamp(x_adv - x, min=-eps, max=eps)
+        return torch.clamp(x + delta, min=0.0, max=1.0)
+
+    def step(self, grad: Tensor, alpha: float) -> Tensor:
+        return alpha * grad.sign()
+
+    def random_delta(self, x: Tensor, eps: float, generator: torch.Generator | None) -> Tensor:
+        u = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        return (2.0 * u - 1.0) * eps
+
+    def distance(self, x_adv: Tensor, x: Tensor) -> Tensor:
+        return (x_adv - x).flatten(1).abs().amax(dim=1)
+
+
+class L2Norm(Norm):
+    """L2 ball: normalised-gradient steps, radial projection; random start with a uniform
+    direction and a radius drawn uniformly from ``[0, eps]``.
+
+    >>> import torch
+    >>> L2Norm().step(torch.tensor([[3.0, 4.0]]), 1.0)
+    tensor([[0.6000, 0.8000]])
+    """
+
+    name = "l2"
+    _tiny = 1e-12
+
+    def project(self, x_adv: Tensor, x: Tensor, eps: float) -> Tensor:
+        delta = x_adv - x
+        factor = torch.clamp(eps / (_per_example_norm(delta, 2) + self._tiny), max=1.0)
+        # Clipping to the box only shrinks |delta| coordinate-wise, so it stays in the ball.
+        return torch.clamp(x + delta * factor, min=0.0, max=1.0)
+
+    def step(self, grad: Tensor, alpha: float) -> Tensor:
+        return alpha * grad / (_per_example_norm(grad, 2) + self._tiny)
+
+    def random_delta(self, x: Tensor, eps: float, generator: torch.Generator | None) -> Tensor:
+        d = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        d = d / (_per_example_norm(d, 2) + self._tiny)
+        r = torch.rand(x.shape[0], generator=generator, device=x.device, dtype=x.dtype)
+        return d * (eps * r).view(-1, *([1] * (x.dim() - 1)))
+
+    def distance(self, x_adv: Tensor, x: Tensor) -> Tensor:
+        return (x_adv - x).flatten(1).norm(p=2, dim=1)
+
+
+NORMS: Registry[Norm] = Registry("norm")
+"""Registry of ball geometries: ``linf``, ``l2``.
+
+>>> NORMS.get("l2")
+L2Norm()
+"""
+NORMS.register("linf", LinfNorm())
+NORMS.register("l2", L2Norm())
+
+
+# ------------------------------------------------------------------------------------- helpers
+@contextlib.contextmanager
+def _model_mode(model: nn.Module, eval_mode: bool) -> Iterator[None]:
+    """Put ``model`` in eval mode (if asked) and restore every submodule's flag afterwards."""
+    flags = [(m, m.training) for m in model.modules()]
+    try:
+        if eval_mode:
+            model.eval()
+        yield
+    finally:
+        for m, flag in flags:
+            m.training = flag
+
+
+def _check_number(name: str, value: object, *, positive: bool) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a real number, got {value!r}")
+    v = float(value)
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    if positive and v <= 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    if not positive and v < 0:
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+    return v
+
+
+def _check_int(name: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if int(value) < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_labels(name: str, labels: object, n: int, device: torch.device) -> Tensor:
+    if isinstance(labels, numbers.Integral) and not isinstance(labels, bool):
+        labels = torch.full((n,), int(labels), dtype=torch.long, device=device)
+    if not isinstance(labels, Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor of shape ({n},), got {type(labels).__name__}")
+    if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
+        raise ValueError(f"{name} must hold integer class labels, got dtype {labels.dtype}")
+    if labels.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},), got {tuple(labels.shape)}")
+    labels = labels.to(device=device, dtype=torch.long)
+    if n and int(labels.min()) < 0:
+        raise ValueError(f"{name} must be non-negative class indices")
+    return labels
+
+
+def _check_inputs(x: object) -> Tensor:
+    if not isinstance(x, Tensor):
+        raise ValueError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    if not x.dtype.is_floating_point:
+        raise ValueError(f"x must be a floating-point tensor in [0, 1], got dtype {x.dtype}")
+    if x.dim() < 2:
+        raise ValueError(f"x must have a batch dimension, shape (N, ...); got {tuple(x.shape)}")
+    if x.numel() and (bool(x.min() < 0) or bool(x.max() > 1)):
+        raise ValueError(
+            f"x must lie in [0, 1] (pixel space), got values in [{float(x.min()):g}, {float(x.max()):g}]"
+        )
+    return x
+
+
+def _fmt(v: object) -> str:
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return repr(v)
+
+
+# ---------------------------------------------------------------------------------------- attack
+class Attack:
+    """Base class and engine of the first-order attacks.
+
+    Subclasses only choose defaults (:class:`FGSM`, :class:`PGD`, :class:`BIM`, :class:`CW`) or
+    override :meth:`_direction` (:class:`MIM`). ``attack(x, y)`` runs an untargeted attack
+    (maximise ``loss(model(x'), y)``), ``attack(x, y, target=t)`` a targeted one (minimise
+    ``loss(model(x'), t)``).
+
+    Args:
+        model: classifier mapping ``(N, ...)`` pixels in ``[0, 1]`` to ``(N, m)`` logits.
+        eps: radius of the ball (``>= 0``; ``0`` returns ``x`` unchanged).
+        alpha: step size (``> 0``); default ``2.5 * eps / steps``.
+        steps: number of gradient steps (``>= 1``).
+        norm: ``"linf"`` or ``"l2"``.
+        loss: a :data:`LOSSES` name or a callable ``loss(logits, labels) -> (N,)``.
+        random_start: start from a random point of the ball instead of ``x``.
+        restarts: number of random restarts (``> 1`` needs ``random_start``); per example the
+            first restart that succeeds is kept, else the one with the highest objective.
+        eval_mode: run the model in eval mode (flags are restored afterwards either way).
+        seed: if given, each call draws its random start from a fresh generator seeded with
+            it (same input → same output); otherwise the global torch RNG is used.
+
+    Example
+    -------
+    >>> import torch
+    >>> from torch import nn
+    >>> model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
+    >>> attack = Attack(model, eps=0.1, steps=3, norm="l2")
+    >>> x_adv = attack(torch.rand(2, 4), torch.tensor([0, 2]))
+    >>> x_adv.shape
+    torch.Size([2, 4])
+    """
+
+    _repr_fields: ClassVar[tuple[str, ...]] = (
+        "eps", "alpha", "steps", "norm", "loss", "random_start", "restarts",
+    )
+
+    def __init__(
+        self,
+        model: nn.Module,
+        eps: float,
+        *,
+        alpha: float | None = None,
+        steps: int = 10,
+        norm: str = "linf",
+        loss: str | LossFn = "ce",
+        random_start: bool = False,
+        restarts: int = 1,
+        eval_mode: bool = True,
+        seed: int | None = None,
+    ) -> None:
+        if not isinstance(model, nn.Module):
+            raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        self.model = model
+        self.eps = _check_number("eps", eps, positive=False)
+        self.steps = _check_int("steps", steps, 1)
+        if alpha is None:
+            self.alpha = 2.5 * self.eps / self.steps
+        else:
+            self.alpha = _check_number("alpha", alpha, positive=True)
+        if not isinstance(norm, str) or norm not in NORMS:
+            raise ValueError(f"unknown norm {norm!r}; known norms: {', '.join(NORMS.names())}")
+        self.norm = norm
+        self._norm = NORMS.get(norm)
+        self.loss, self.loss_fn = resolve_loss(loss)
+        if not isinstance(random_start, bool):
+            raise ValueError(f"random_start must be True or False, got {random_start!r}")
+        self.random_start = random_start
+        self.restarts = _check_int("restarts", restarts, 1)
+        if self.restarts > 1 and not self.random_start:
+            raise ValueError(
+                f"restarts={self.restarts} needs random_start=True (restarts without a random "
+                "start would all be identical)"
+            )
+        if not isinstance(eval_mode, bool):
+            raise ValueError(f"eval_mode must be True or False, got {eval_mode!r}")
+        self.eval_mode = eval_mode
+        if seed is not None:
+            seed = _check_int("seed", seed, 0)
+        self.seed = seed
+
+    # ------------------------------------------------------------------ public
+    def __call__(self, x: Tensor, y: Tensor, target: Tensor | int | None = None) -> Tensor:
+        """Attack a batch.
+
+        Args:
+            x: ``(N, ...)`` float inputs in ``[0, 1]``.
+            y: ``(N,)`` int64 true labels.
+            target: ``(N,)`` int64 target labels (or one int for all); ``None`` = untargeted.
+
+        Returns:
+            ``(N, ...)`` detached adversarial inputs, same dtype and device as ``x``, inside
+            the ε-ball around ``x`` and ``[0, 1]``.
+        """
+        x = _check_inputs(x)
+        n = x.shape[0]
+        y = _check_labels("y", y, n, x.device)
+        targeted = target is not None
+        labels = _check_labels("target", target, n, x.device) if targeted else y
+        if n == 0 or self.eps == 0:
+            return x.detach().clone()
+        generator = None
+        if self.seed is not None:
+            generator = torch.Generator(device=x.device)
+            generator.manual_seed(self.seed)
+        # Gradients are needed even when called under no_grad / inference_mode; cloning inside
+        # the context turns a caller's inference tensor into an ordinary one.
+        with torch.inference_mode(False), torch.enable_grad(), _model_mode(self.model, self.eval_mode):
+            x, labels = x.detach().clone(), labels.clone()
+            return self._attack(x, labels, targeted, generator).detach()
+
+    def __repr__(self) -> str:
+        parts = [f"{f}={_fmt(getattr(self, f))}" for f in self._repr_fields]
+        if self.seed is not None:
+            parts.append(f"seed={self.seed}")
+        if not self.eval_mode:
+            parts.append("eval_mode=False")
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+    # ------------------------------------------------------------------ engine
+    def _objective(self, logits: Tensor, labels: Tensor, targeted: bool, validate: bool = False) -> Tensor:
+        """``(N,)`` quantity to maximise: the loss (untargeted) or its negation (targeted)."""
+        if validate:
+            if logits.dim() != 2 or logits.shape[0] != labels.shape[0]:
+                raise ValueError(
+                    f"model must return (N, m) logits; got shape {tuple(logits.shape)} for N={labels.shape[0]}"
+                )
+            if int(labels.max()) >= logits.shape[1]:
+                raise ValueError(
+                    f"labels must be < the number of classes {logits.shape[1]}, got {int(labels.max())}"
+                )
+        value = self.loss_fn(logits, labels)
+        if not isinstance(value, Tensor) or value.shape != labels.shape:
+            got = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
+            raise ValueError(f"attack loss {self.loss!r} must return a (N,) tensor, got {got}")
+        return -value if targeted else value
+
+    def _direction(self, grad: Tensor, state: dict) -> Tensor:
+        """Ascent direction from the raw gradient (MIM adds momentum here)."""
+        return grad
+
+    def _run(self, x: Tensor, labels: Tensor, targeted: bool, generator: torch.Generator | None) -> Tensor:
+        """One restart: returns the final iterate ``(N, ...)``."""
+        norm, eps = self._norm, self.eps
+        if self.random_start:
+            x_adv = norm.project(x + norm.random_delta(x, eps, generator), x, eps)
+        else:
+            x_adv = x.clone()
+        state: dict = {}
+        for t in range(self.steps):
+            x_adv.requires_grad_(True)
+            obj = self._objective(self.model(x_adv), labels, targeted, validate=t == 0)
+            (grad,) = torch.autograd.grad(obj.sum(), x_adv)
+            x_adv = x_adv.detach() + norm.step(self._direction(grad, state), self.alpha)
+            x_adv = norm.project(x_adv, x, eps).detach()
+        return x_adv
+
+    def _attack(self, x: Tensor, labels: Tensor, targeted: bool, generator: torch.Generator | None) -> Tensor:
+        if self.restarts == 1:
+            return self._run(x, labels, targeted, generator)
+        best = x.clone()
+        best_obj = torch.full((x.shape[0],), float("-inf"), device=x.device, dtype=x.dtype)
+        best_ok = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+        for _ in range(self.restarts):
+            idx = (~best_ok).nonzero().squeeze(1)
+            if idx.numel() == 0:
+                break
+            xa = self._run(x[idx], labels[idx], targeted, generator)
+            with torch.no_grad():
+                logits = self.model(xa)
+                obj = self._objective(logits, labels[idx], targeted).to(x.dtype)
+                pred = logits.argmax(dim=1)
+            ok = pred == labels[idx] if targeted else pred != labels[idx]
+            better = ok | (obj > best_obj[idx])
+            upd = idx[better]
+            best[upd] = xa[better]
+            best_obj[upd] = obj[better]
+            best_ok[upd] = ok[better]
+        return best
+
+
+class FGSM(Attack):
+    """Fast gradient (sign) method: one step of size ``eps`` from ``x`` (Goodfellow et al.).
+
+    With ``norm="l2"`` the step is ``eps * g / ||g||_2`` (fast gradient method).
+
+    Example
+    -------
+    >>> import torch
+    >>> from torch import nn
+    >>> FGSM(nn.Linear(4, 3), eps=0.1)
+    FGSM(eps=0.1, norm='linf', loss='ce')
+    """
+
+    _repr_fields = ("eps", "norm", "loss")
+
+    def __init__(
+        self,
+        model: nn.Module,
+        eps: float,
+        *,
+        norm: str = "linf",
+        loss: str | LossFn = "ce",
+        eval_mode: bool = True,
+    ) -> None:
+        eps = _check_number("eps", eps, positive=False)
+        super().__init__(
+            model, eps, alpha=eps if eps > 0 else None, steps=1, norm=norm, loss=loss,
+            random_start=False, restarts=1, eval_mode=eval_mode,
+        )
+
+    def _run(self, x: Tensor, labels: Tensor, targeted: bool, generator: torch.Generator | None) -> Tensor:
+        # x + eps·direction, clipped to the box; the step already has norm eps, so skipping the
+        # ε-ball re-projection keeps the result bit-identical to the textbook formula.
+        x_adv = x.clone().requires_grad_(True)
+        obj = self._objective(self.model(x_adv), labels, targeted, validate=True)
+        (grad,) = torch.autograd.grad(obj.sum(), x_adv)
+        return torch.clamp(x + self._norm.step(grad, self.eps), min=0.0, max=1.0).detach()
+
+
+class PGD(Attack):
+    """Projected gradient descent (Madry et al.): random start, ``steps`` projected steps of size
+    ``alpha`` (default ``2.5 * eps / steps``), optional ``restarts``.
+
+    Example
+    -------
+    >>> import torch
+    >>> from torch import nn
+    >>> PGD(nn.Linear(4, 3), eps=0.3, alpha=0.01, steps=40)
+    PGD(eps=0.3, alpha=0.01, steps=40, norm='linf', loss='ce', random_start=True, restarts=1)
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        eps: float,
+        *,
+        alpha: float | None = None,
+        steps: int = 10,
+        norm: str = "linf",
+        loss: str | LossFn = "ce",
+        random_start: bool = True,
+        restarts: int = 1,
+        eval_mode: bool = True,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__(
+            model, eps, alpha=alpha, steps=steps, norm=norm, loss=loss, random_start=random_start,
+            restarts=restarts, eval_mode=eval_mode, seed=seed,
+        )
+
+
+class BIM(Attack):
+    """Basic iterative method (Kurakin et al.): PGD without random start, starting at ``x``;
+    ``norm="linf"`` (I-FGSM) or ``norm="l2"`` (iterative fast gradient method).
+
+    Example
+    -------
+    >>> import torch
+    >>> from torch import nn
+    >>> BIM(nn.Linear(4, 3), eps=0.5, steps=5, norm="l2")
+    BIM(eps=0.5, alpha=0.25, steps=5, norm='l2', loss='ce')
+    """
+
+    _repr_fields = ("eps", "alpha", "steps", "norm", "loss")
+
+    def __init__(
+        self,
+        model: nn.Module,
+        eps: float,
+        *,
+        alpha: float | None = None,
+        steps: int = 10,
+        norm: str = "linf",
+        loss: str | LossFn = "ce",
+        eval_mode: bool = True,
+    ) -> None:
+        super().__init__(
+            model, eps, alpha=alpha, steps=steps, norm=norm, loss=loss, random_start=False,
+            restarts=1, eval_mode=eval_mode,
+        )
+
+
+class MIM(Attack):
+    """Momentum iterative method (MI-FGSM, Dong et al.): ``g ← decay·g + ∇/||∇||_1`` (per
+    example), then a steepest-ascent step along ``g`` (sign for linf, ``g/||g||_2`` for l2).
+
+    Example
+    -------
+    >>> import torch
+    >>> from torch import nn
+    >>> MIM(nn.Linear(4, 3), eps=0.1, steps=10)
+    MIM(eps=0.1, alpha=0.025, steps=10, decay=1, norm='linf', loss='ce')
+    """
+
+    _repr_fields = ("eps", "alpha", "steps", "decay", "norm", "loss")
+
+    def __init__(
+        self,
+        model: nn.Module,
+        eps: float,
+        *,
+        alpha: float | None = None,
+        steps: int = 10,
+        decay: float = 1.0,
+        norm: str = "linf",
+        loss: str | LossFn = "ce",
+        eval_mode: bool = True,
+    ) -> None:
+        super().__init__(
+            model, eps, alpha=alpha, steps=steps, norm=norm, loss=loss, random_start=False,
+            restarts=1, eval_mode=eval_mode,
+        )
+        self.decay = _check_number("decay", decay, positive=False)
+
+    def _direction(self, grad: Tensor, state: dict) -> Tensor:
+        g = grad / (_per_example_norm(grad, 1) + 1e-12)
+        if "momentum" in state:
+            g = g + self.decay * state["momentum"]
+        state["momentum"] = g
+        return g
+
+
+class CW(PGD):
+    """PGD on the Carlini–Wagner margin loss (``PGD(..., loss="cw")``), as used in robustness
+    evaluations (not the original optimisation-based C&W attack).
+
+    Example
+    -------
+    >>> import torch
+    >>> from torch import nn
+    >>> CW(nn.Linear(4, 3), eps=0.1, steps=10)
+    CW(eps=0.1, alpha=0.025, steps=10, norm='linf', loss='cw', random_start=True, restarts=1)
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        eps: float,
+        *,
+        alpha: float | None = None,
+        steps: int = 10,
+        norm: str = "linf",
+        random_start: bool = True,
+        restarts: int = 1,
+        eval_mode: bool = True,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__(
+            model, eps, alpha=alpha, steps=steps, norm=norm, loss="cw", random_start=random_start,
+            restarts=restarts, eval_mode=eval_mode, seed=seed,
+        )
+
+
+ATTACKS: Registry[type[Attack]] = Registry("attack")
+"""Registry of attack classes: ``fgsm``, ``pgd``, ``bim``, ``mim``, ``cw``.
+
+>>> ATTACKS.names()
+['bim', 'cw', 'fgsm', 'mim', 'pgd']
+"""
+for _cls in (FGSM, PGD, BIM, MIM, CW):
+    ATTACKS.register(_cls.__name__.lower(), _cls)
+del _cls
+
+
+def build_attack(name: str, model: nn.Module, **kwargs: object) -> Attack:
+    """Build the attack registered as ``name`` (see :data:`ATTACKS`).
+
+    Unknown names or keyword arguments raise ``ValueError``.
+
+    >>> from torch import nn
+    >>> build_attack("pgd", nn.Linear(4, 3), eps=0.3, steps=40, alpha=0.01)
+    PGD(eps=0.3, alpha=0.01, steps=40, norm='linf', loss='ce', random_start=True, restarts=1)
+    """
+    cls = ATTACKS.get(name)
+    params = inspect.signature(cls.__init__).parameters
+    accepted = [p for p in params if p not in ("self", "model")]
+    unexpected = [k for k in kwargs if k not in accepted]
+    if unexpected:
+        raise ValueError(
+            f"attack {name!r} got unexpected argument(s) {', '.join(unexpected)}; "
+            f"accepted: {', '.join(accepted)}"
+        )
+    if "eps" not in kwargs:
+        raise ValueError(f"attack {name!r} needs eps")
+    return cls(model, **kwargs)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------------------ evaluation tools
+def predict(model: nn.Module, x: Tensor, batch_size: int = 512, *, eval_mode: bool = True) -> Tensor:
+    """Arg-max predictions without gradients (eval mode by default; flags restored).
+
+    Args:
+        model: classifier returning ``(N, m)`` logits.
+        x: ``(N, ...)`` inputs.
+        batch_size: examples per forward pass.
+
+    Returns:
+        ``(N,)`` int64 labels on ``x.device``.
+
+    >>> import torch
+    >>> from torch import nn
+    >>> predict(nn.Linear(4, 3), torch.rand(5, 4)).shape
+    torch.Size([5])
+    """
+    if not isinstance(x, Tensor):
+        raise ValueError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    out = torch.empty(x.shape[0], dtype=torch.long, device=x.device)
+    with torch.no_grad(), _model_mode(model, eval_mode):
+        for s in batched(x.shape[0], batch_size):
+            out[s] = model(x[s]).argmax(dim=1)
+    return out
+
+
+def robust_accuracy(attack: Attack, x: Tensor, y: Tensor, batch_size: int = 256) -> float:
+    """Fraction of examples still classified correctly after ``attack`` (untargeted).
+
+    Args:
+        attack: an :class:`Attack`.
+        x: ``(N, ...)`` inputs in ``[0, 1]``, ``N >= 1``.
+        y: ``(N,)`` int64 labels.
+
+    >>> import torch
+    >>> from torch import nn
+    >>> robust_accuracy(FGSM(nn.Linear(4, 3), eps=0.0), torch.rand(4, 4), torch.zeros(4, dtype=torch.long)) <= 1
+    True
+    """
+    if not isinstance(attack, Attack):
+        raise ValueError(f"attack must be a csr.attacks.Attack, got {type(attack).__name__}")
+    x = _check_inputs(x)
+    if x.shape[0] == 0:
+        raise ValueError("robust_accuracy needs at least one example")
+    y = _check_labels("y", y, x.shape[0], x.device)
+    correct = 0
+    for s in batched(x.shape[0], batch_size):
+        x_adv = attack(x[s], y[s])
+        correct += int((predict(attack.model, x_adv, batch_size, eval_mode=attack.eval_mode) == y[s]).sum())
+    return correct / x.shape[0]
+
+
+def pairwise_reach(
+    attack: Attack, x: Tensor, y: Tensor, num_classes: int, batch_size: int = 256
+) -> Tensor:
+    """Which wrong classes each example can be pushed into, found by targeted attacks.
+
+    ``reach[n, j]`` is True iff some point found in the ball around ``x[n]`` — the clean
+    ``x[n]`` itself, or the output of the attack targeted at any class — is classified as
+    ``j ≠ y[n]``. The attack is run targeted at every class ``j`` for the examples with
+    ``y[n] ≠ j``; whatever class each run lands on is recorded. ``reach[n, y[n]]`` is False.
+
+    Args:
+        attack: an :class:`Attack` (its ``model`` is the classifier).
+        x: ``(N, ...)`` inputs in ``[0, 1]``.
+        y: ``(N,)`` int64 labels in ``0..num_classes-1``.
+        num_classes: ``m``.
+        batch_size: examples per attack call.
+
+    Returns:
+        ``(N, m)`` bool tensor on ``x.device``.
+
+    >>> import torch
+    >>> from torch import nn
+    >>> atk = BIM(nn.Sequential(nn.Flatten(), nn.Linear(4, 3)), eps=0.2, steps=3)
+    >>> reach = pairwise_reach(atk, torch.rand(6, 1, 2, 2), torch.tensor([0, 1, 2, 0, 1, 2]), 3)
+    >>> reach.shape, reach.dtype, bool(reach[0, 0])
+    (torch.Size([6, 3]), torch.bool, False)
+    """
+    if not isinstance(attack, Attack):
+        raise ValueError(f"attack must be a csr.attacks.Attack, got {type(attack).__name__}")
+    m = _check_int("num_classes", num_classes, 2)
+    _check_int("batch_size", batch_size, 1)
+    x = _check_inputs(x)
+    n = x.shape[0]
+    y = _check_labels("y", y, n, x.device)
+    if n and int(y.max()) >= m:
+        raise ValueError(f"labels must be < num_classes={m}, got {int(y.max())}")
+    reach = torch.zeros(n, m, dtype=torch.bool, device=x.device)
+    model, ev = attack.model, attack.eval_mode
+    for s in batched(n, batch_size):
+        xb, yb = x[s], y[s]
+        rows = torch.arange(s.start, s.stop, device=x.device)
+        pred = predict(model, xb, batch_size, eval_mode=ev)
+        reach[rows, pred] = True
+        for j in range(m):
+            keep = yb != j
+            if not bool(keep.any()):
+                continue
+            xa = attack(xb[keep], yb[keep], target=j)
+            reach[rows[keep], predict(model, xa, batch_size, eval_mode=ev)] = True
+    if n:
+        reach[torch.arange(n, device=x.device), y] = False
+    return reach

@@ -1,0 +1,565 @@
+"""Tests for csr.attacks against oracles: torchattacks, hand-computed losses, ball geometry,
+model state before/after, and an independent re-computation of the pairwise reach matrix.
+
+The models are small nets trained for a couple of seconds on sklearn's 8×8 digits (pixels
+scaled to [0, 1]); they are undefended, so moderate perturbations fool them.
+"""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from csr.attacks import (
+    ATTACKS,
+    BIM,
+    CW,
+    FGSM,
+    LOSSES,
+    MIM,
+    PGD,
+    Attack,
+    build_attack,
+    ce_loss,
+    cw_loss,
+    pairwise_reach,
+    predict,
+    robust_accuracy,
+)
+
+torchattacks = pytest.importorskip("torchattacks")
+
+TOL = 1e-6
+
+
+# ------------------------------------------------------------------------------------ fixtures
+def _train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, lr: float = 1e-2) -> nn.Module:
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    model.train()
+    for _ in range(epochs):
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+    model.eval()
+    for p in model.parameters():
+        p.grad = None
+    return model
+
+
+@pytest.fixture(scope="module", autouse=True)
+def attack_single_thread():
+    """Tiny models run fastest on one thread (and avoid OpenMP spinning on busy machines)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def attack_digits():
+    """(x_train, y_train, x_test, y_test): digits as (N, 1, 8, 8) float32 in [0, 1]."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = torch.tensor(d.data / 16.0, dtype=torch.float32).view(-1, 1, 8, 8)
+    y = torch.tensor(d.target, dtype=torch.long)
+    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
+    tr, te = perm[:1400], perm[1400:]
+    assert float(x.min()) >= 0 and float(x.max()) <= 1
+    return x[tr], y[tr], x[te], y[te]
+
+
+@pytest.fixture(scope="module")
+def attack_mlp(attack_digits):
+    """Undefended MLP (eval mode), ~97% test accuracy."""
+    xtr, ytr, _, _ = attack_digits
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+    return _train(model, xtr, ytr, epochs=100)
+
+
+@pytest.fixture(scope="module")
+def attack_bn_net(attack_digits):
+    """Small conv net with BatchNorm and Dropout (returned in eval mode)."""
+    xtr, ytr, _, _ = attack_digits
+    torch.manual_seed(1)
+    model = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+        nn.Flatten(), nn.Dropout(0.2), nn.Linear(4 * 64, 10),
+    )
+    return _train(model, xtr, ytr, epochs=30, lr=2e-2)
+
+
+@pytest.fixture(scope="module")
+def attack_batch(attack_digits):
+    """256 test examples (a power of two, so mean- and sum-reduced gradients agree bitwise)."""
+    _, _, xte, yte = attack_digits
+    return xte[:256], yte[:256]
+
+
+def _acc(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    return float((predict(model, x) == y).float().mean())
+
+
+def _dist(x_adv: torch.Tensor, x: torch.Tensor, norm: str) -> torch.Tensor:
+    d = (x_adv - x).flatten(1)
+    return d.abs().amax(1) if norm == "linf" else d.norm(dim=1)
+
+
+# ------------------------------------------------------------------------------------- losses
+def test_losses_against_hand_computed_values():
+    logits = torch.tensor([[1.0, 3.0, 2.0], [5.0, 0.0, -1.0]])
+    labels = torch.tensor([0, 0])
+    assert cw_loss(logits, labels).tolist() == [2.0, -5.0]
+    assert cw_loss(logits, torch.tensor([1, 2])).tolist() == [-1.0, 6.0]
+    expected = [math.log(sum(math.exp(v) for v in row)) - row[0] for row in logits.tolist()]
+    assert ce_loss(logits, labels).tolist() == pytest.approx(expected, abs=1e-6)
+    assert LOSSES.names() == ["ce", "cw"]
+    assert set(ATTACKS.names()) == {"fgsm", "pgd", "bim", "mim", "cw"}
+
+
+# ------------------------------------------------------------------------- effect and geometry
+def test_pgd_fools_undefended_model(attack_mlp, attack_batch):
+    x, y = attack_batch
+    clean = _acc(attack_mlp, x, y)
+    robust = robust_accuracy(PGD(attack_mlp, eps=0.1, steps=20, seed=0), x, y)
+    assert clean >= 0.9
+    assert robust <= clean - 0.4, (clean, robust)
+    # a larger ball is at least as damaging
+    assert robust_accuracy(PGD(attack_mlp, eps=0.2, steps=20, seed=0), x, y) <= min(robust, 0.05)
+
+
+@pytest.mark.parametrize("norm,eps", [("linf", 0.1), ("l2", 1.0)])
+@pytest.mark.parametrize("name", ["fgsm", "pgd", "bim", "mim", "cw"])
+@pytest.mark.parametrize("targeted", [False, True])
+def test_outputs_in_ball_and_box(attack_mlp, attack_batch, name, norm, eps, targeted):
+    x, y = attack_batch
+    x, y = x[:64], y[:64]
+    kwargs = {"eps": eps, "norm": norm}
+    if name != "fgsm":
+        kwargs["steps"] = 5
+        kwargs["alpha"] = eps  # big steps: every iterate hits the ball's boundary or the box
+    attack = build_attack(name, attack_mlp, **kwargs)
+    target = (y + 3) % 10 if targeted else None
+    x_in = x.clone()
+    x_adv = attack(x, y, target=target)
+    assert torch.equal(x, x_in), "the attack modified its input in place"
+    assert x_adv.shape == x.shape and x_adv.dtype == x.dtype and x_adv.device == x.device
+    assert not x_adv.requires_grad and x_adv.grad_fn is None
+    assert float(x_adv.min()) >= 0.0 and float(x_adv.max()) <= 1.0
+    assert float(_dist(x_adv, x, norm).max()) <= eps + TOL
+    assert float(_dist(x_adv, x, norm).max()) > eps / 2  # it actually moved
+
+
+def test_l2_random_start_inside_ball(attack_mlp, attack_batch):
+    x, y = attack_batch
+    # one tiny step: the output stays close to the random start, which must lie in the ball
+    attack = PGD(attack_mlp, eps=0.5, alpha=1e-4, steps=1, norm="l2", seed=3)
+    d = _dist(attack(x, y), x, "l2")
+    assert float(d.max()) <= 0.5 + TOL
+    assert float(d.std()) > 0.05  # random radius, not a fixed one
+
+
+# --------------------------------------------------------------------- agreement with torchattacks
+@pytest.mark.parametrize("eps", [0.05, 0.1, 0.15])
+def test_pgd_matches_torchattacks_without_random_start(attack_mlp, attack_batch, eps):
+    x, y = attack_batch
+    ours = PGD(attack_mlp, eps=eps, steps=20, random_start=False)
+    theirs = torchattacks.PGD(attack_mlp, eps=eps, alpha=ours.alpha, steps=20, random_start=False)
+    x_ours, x_theirs = ours(x, y), theirs(x, y)
+    attack_mlp.eval()
+    acc_ours, acc_theirs = _acc(attack_mlp, x_ours, y), _acc(attack_mlp, x_theirs, y)
+    assert acc_ours == acc_theirs, (acc_ours, acc_theirs)
+    assert float((x_ours - x_theirs).abs().max()) <= TOL
+
+
+def test_pgd_matches_torchattacks_with_random_start(attack_mlp, attack_digits):
+    _, _, x, y = attack_digits  # all 397 test examples
+    eps = 0.1
+    ours = PGD(attack_mlp, eps=eps, steps=20, seed=0)
+    acc_ours = robust_accuracy(ours, x, y)
+    torch.manual_seed(0)
+    theirs = torchattacks.PGD(attack_mlp, eps=eps, alpha=ours.alpha, steps=20, random_start=True)
+    x_theirs = theirs(x, y)
+    attack_mlp.eval()
+    acc_theirs = _acc(attack_mlp, x_theirs, y)
+    assert abs(acc_ours - acc_theirs) <= 0.02, (acc_ours, acc_theirs)
+
+
+def test_l2_pgd_matches_torchattacks(attack_mlp, attack_batch):
+    x, y = attack_batch
+    ours = PGD(attack_mlp, eps=1.0, steps=20, norm="l2", random_start=False)
+    theirs = torchattacks.PGDL2(attack_mlp, eps=1.0, alpha=ours.alpha, steps=20, random_start=False)
+    x_ours, x_theirs = ours(x, y), theirs(x, y)
+    attack_mlp.eval()
+    a, b = _acc(attack_mlp, x_ours, y), _acc(attack_mlp, x_theirs, y)
+    assert abs(a - b) <= 1 / len(y) + 1e-9, (a, b)  # at most one example apart
+    assert a < 0.3
+    assert float((x_ours - x_theirs).abs().max()) <= 1e-2  # only the division epsilons differ
+
+
+def test_mim_matches_torchattacks(attack_mlp, attack_batch):
+    # torchattacks divides the gradient by its mean |.|, we by its sum: a per-example constant
+    # that the sign step cannot see, so the iterates coincide
+    x, y = attack_batch
+    ours = MIM(attack_mlp, eps=0.1, steps=10)
+    theirs = torchattacks.MIFGSM(attack_mlp, eps=0.1, alpha=ours.alpha, steps=10, decay=1.0)
+    x_ours, x_theirs = ours(x, y), theirs(x, y)
+    attack_mlp.eval()
+    a, b = _acc(attack_mlp, x_ours, y), _acc(attack_mlp, x_theirs, y)
+    assert abs(a - b) <= 1 / len(y) + 1e-9, (a, b)
+    assert float(((x_ours - x_theirs).abs() > TOL).float().mean()) <= 0.01
+
+
+@pytest.mark.parametrize("eps", [0.03, 0.1, 0.3])
+def test_fgsm_equals_torchattacks(attack_mlp, attack_batch, eps):
+    x, y = attack_batch
+    x_ours = FGSM(attack_mlp, eps=eps)(x, y)
+    x_theirs = torchattacks.FGSM(attack_mlp, eps=eps)(x, y)
+    assert torch.equal(x_ours, x_theirs)
+
+
+# ---------------------------------------------------------------------------- model state
+class _ModeRecorder(nn.Module):
+    """Identity that records the ``training`` flag it was called with."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[bool] = []
+
+    def forward(self, x):
+        self.seen.append(self.training)
+        return x
+
+
+@pytest.mark.parametrize("name", ["fgsm", "pgd", "bim", "mim", "cw"])
+def test_model_state_untouched(attack_bn_net, attack_batch, name):
+    x, y = attack_batch
+    x, y = x[:32], y[:32]
+    recorder = _ModeRecorder()
+    model = nn.Sequential(recorder, attack_bn_net)
+    model.train()
+    attack_bn_net[4].eval()  # mixed flags: the Dropout alone in eval mode
+    flags = [m.training for m in model.modules()]
+    params = list(model.parameters())
+    for i, p in enumerate(params):
+        p.grad = torch.full_like(p, float(i) + 0.5)
+    params[0].requires_grad_(False)
+    grads = [p.grad.clone() for p in params]
+    buffers = {k: v.clone() for k, v in model.state_dict().items()}
+    try:
+        attack = build_attack(name, model, eps=0.1, **({} if name == "fgsm" else {"steps": 3}))
+        attack(x, y)
+        attack(x, y, target=(y + 1) % 10)
+        assert recorder.seen and not any(recorder.seen), "the model was not evaluated in eval mode"
+        assert [m.training for m in model.modules()] == flags
+        assert [p.requires_grad for p in params] == [False] + [True] * (len(params) - 1)
+        for p, g in zip(params, grads):
+            assert torch.equal(p.grad, g)
+        for k, v in model.state_dict().items():  # BatchNorm running stats included
+            assert torch.equal(v, buffers[k]), k
+    finally:
+        params[0].requires_grad_(True)
+        for p in params:
+            p.grad = None
+        attack_bn_net.eval()
+
+
+def test_eval_mode_false_keeps_train_mode_during_attack(attack_mlp, attack_batch):
+    x, y = attack_batch
+    recorder = _ModeRecorder()
+    model = nn.Sequential(recorder, attack_mlp)
+    model.train()
+    try:
+        BIM(model, eps=0.1, steps=2, eval_mode=False)(x[:8], y[:8])
+        assert recorder.seen == [True, True]
+        assert all(m.training for m in model.modules())
+    finally:
+        attack_mlp.eval()
+
+
+def test_mode_restored_on_exception(attack_mlp):
+    class Boom(nn.Module):
+        def forward(self, x):
+            raise RuntimeError("boom")
+
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10), nn.Dropout(), Boom())
+    model.train()
+    model[1].eval()
+    flags = [m.training for m in model.modules()]
+    with pytest.raises(RuntimeError, match="boom"):
+        PGD(model, eps=0.1, steps=2)(torch.rand(4, 1, 8, 8), torch.zeros(4, dtype=torch.long))
+    assert [m.training for m in model.modules()] == flags
+    with pytest.raises(RuntimeError, match="boom"):
+        predict(model, torch.rand(4, 1, 8, 8))
+    assert [m.training for m in model.modules()] == flags
+
+
+def test_works_under_no_grad_and_float64(attack_mlp, attack_batch):
+    x, y = attack_batch
+    x, y = x[:32], y[:32]
+    with torch.no_grad():
+        x_adv = BIM(attack_mlp, eps=0.1, steps=3)(x, y)
+    assert float((x_adv - x).abs().max()) > 0.05
+    with torch.inference_mode():
+        xi, yi = x.clone(), y.clone()  # inference tensors
+        x_inf = BIM(attack_mlp, eps=0.1, steps=3)(xi, yi)
+    assert torch.equal(x_inf, x_adv)
+    model64 = nn.Sequential(nn.Flatten(), nn.Linear(64, 10)).double()
+    x64 = x.double()
+    out = PGD(model64, eps=0.1, steps=2, seed=0)(x64, y)
+    assert out.dtype == torch.float64 and float((out - x64).abs().max()) <= 0.1 + 1e-12
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda(attack_mlp, attack_batch):
+    import copy
+
+    x, y = attack_batch
+    dev = torch.device("cuda")
+    model = copy.deepcopy(attack_mlp).to(dev)
+    xc, yc = x.to(dev), y.to(dev)
+    for name in ["fgsm", "pgd", "mim", "cw"]:
+        x_adv = build_attack(name, model, eps=0.1, **({"seed": 0} if name in ("pgd", "cw") else {}))(xc, yc)
+        assert x_adv.device.type == "cuda"
+        assert float((x_adv - xc).abs().max()) <= 0.1 + TOL
+    reach = pairwise_reach(BIM(model, eps=0.1, steps=5), xc[:40], yc[:40], 10)
+    assert reach.device.type == "cuda"
+    cpu = pairwise_reach(BIM(attack_mlp, eps=0.1, steps=5), x[:40], y[:40], 10)
+    assert (reach.cpu() != cpu).float().mean() <= 0.02
+
+
+# ----------------------------------------------------------------------------- targeted & reach
+def test_targeted_attack_reaches_target(attack_mlp, attack_batch):
+    x, y = attack_batch
+    target = (y + 1) % 10
+    for attack in (PGD(attack_mlp, eps=0.25, steps=20, seed=0), CW(attack_mlp, eps=0.25, steps=20, seed=0)):
+        hit = float((predict(attack_mlp, attack(x, y, target=target)) == target).float().mean())
+        assert hit >= 0.85, (attack, hit)
+    # integer target = the same target for every example
+    x_adv = BIM(attack_mlp, eps=0.25, steps=20)(x, y, target=7)
+    assert float((predict(attack_mlp, x_adv) == 7).float().mean()) >= 0.85
+
+
+def test_pairwise_reach_matches_independent_oracle(attack_mlp, attack_digits):
+    _, _, x, y = attack_digits
+    x, y = x[:100], y[:100]
+    m = 10
+    attack = BIM(attack_mlp, eps=0.08, steps=10)  # deterministic
+    reach = pairwise_reach(attack, x, y, m, batch_size=100)
+    assert reach.shape == (100, m) and reach.dtype == torch.bool
+    assert not reach[torch.arange(100), y].any()
+    # oracle: clean prediction plus the landing class of every targeted run
+    rows = torch.arange(100)
+    landed = torch.zeros(100, m, dtype=torch.bool)
+    hit = torch.zeros(100, m, dtype=torch.bool)
+    landed[rows, predict(attack_mlp, x)] = True
+    for j in range(m):
+        keep = y != j
+        pred = predict(attack_mlp, attack(x[keep], y[keep], target=j))
+        landed[rows[keep], pred] = True
+        hit[rows[keep], j] = pred == j
+    landed[rows, y] = False
+    assert torch.equal(reach, landed)
+    # every successful targeted run is recorded, and reach is neither empty nor trivial
+    assert not (hit & ~reach).any()
+    assert 0.05 < float(reach.float().mean()) < 0.95
+    # different internal batching gives the same matrix (up to float noise)
+    reach_small = pairwise_reach(attack, x, y, m, batch_size=16)
+    assert float((reach_small != reach).float().mean()) <= 0.01
+
+
+def test_pairwise_reach_eps0_is_clean_misclassification(attack_bn_net, attack_digits):
+    _, _, x, y = attack_digits
+    pred = predict(attack_bn_net, x)
+    wrong = pred != y
+    assert wrong.any(), "fixture model should misclassify a few test points"
+    reach = pairwise_reach(PGD(attack_bn_net, eps=0.0), x, y, 10)
+    expected = torch.zeros_like(reach)
+    expected[wrong.nonzero().squeeze(1), pred[wrong]] = True
+    assert torch.equal(reach, expected)
+    # with a real attack the clean mistakes are still there
+    reach = pairwise_reach(FGSM(attack_bn_net, eps=0.05), x[:50], y[:50], 10)
+    assert reach[expected[:50]].all()
+    assert reach.sum() > expected[:50].sum()
+
+
+def test_pairwise_reach_includes_clean_point_and_landings(attack_mlp, attack_digits):
+    # a stub attack that always returns the black image: reach = clean mistakes ∪ {its class}
+    class Blackout(BIM):
+        def __call__(self, x, y, target=None):
+            return torch.zeros_like(x)
+
+    _, _, x, y = attack_digits
+    black = int(predict(attack_mlp, torch.zeros(1, 1, 8, 8))[0])
+    pred = predict(attack_mlp, x)
+    expected = torch.zeros(len(y), 10, dtype=torch.bool)
+    expected[torch.arange(len(y)), pred] = True
+    expected[:, black] = True
+    expected[torch.arange(len(y)), y] = False
+    reach = pairwise_reach(Blackout(attack_mlp, eps=0.1), x, y, 10, batch_size=64)
+    assert torch.equal(reach, expected)
+
+
+def test_pairwise_reach_against_robust_accuracy(attack_mlp, attack_batch):
+    # an example the untargeted attack fools must have some reachable class (checked loosely:
+    # targeted runs at every class are at least as strong as one untargeted run in aggregate)
+    x, y = attack_batch
+    x, y = x[:64], y[:64]
+    reach = pairwise_reach(BIM(attack_mlp, eps=0.1, steps=10), x, y, 10)
+    robust = robust_accuracy(BIM(attack_mlp, eps=0.1, steps=10), x, y)
+    assert 1.0 - float(reach.any(1).float().mean()) <= robust + 0.05
+
+
+# ----------------------------------------------------------------------------- edge cases
+@pytest.mark.parametrize("name", ["fgsm", "pgd", "bim", "mim", "cw"])
+def test_eps_zero_returns_x(attack_mlp, attack_batch, name):
+    x, y = attack_batch
+    attack = build_attack(name, attack_mlp, eps=0)
+    assert torch.equal(attack(x, y), x)
+    assert torch.equal(attack(x, y, target=(y + 1) % 10), x)
+    assert robust_accuracy(attack, x, y) == pytest.approx(_acc(attack_mlp, x, y))
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"eps": -0.1}, "eps must be >= 0"),
+        ({"eps": float("nan")}, "eps must be finite"),
+        ({"eps": float("inf")}, "eps must be finite"),
+        ({"eps": "0.1"}, "eps must be a real number"),
+        ({"eps": 0.1, "norm": "l1"}, r"unknown norm 'l1'; known norms: l2, linf"),
+        ({"eps": 0.1, "loss": "hinge"}, r"unknown attack loss 'hinge'; known attack losses: ce, cw"),
+        ({"eps": 0.1, "loss": 3}, "loss must be a registered name or a callable"),
+        ({"eps": 0.1, "steps": 0}, "steps must be an integer >= 1"),
+        ({"eps": 0.1, "steps": 2.5}, "steps must be an integer >= 1"),
+        ({"eps": 0.1, "alpha": 0.0}, "alpha must be > 0"),
+        ({"eps": 0.1, "alpha": -1.0}, "alpha must be > 0"),
+        ({"eps": 0.1, "restarts": 0}, "restarts must be an integer >= 1"),
+        ({"eps": 0.1, "restarts": 2, "random_start": False}, "needs random_start=True"),
+    ],
+)
+def test_bad_arguments_raise(attack_mlp, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        PGD(attack_mlp, **kwargs)
+
+
+def test_bad_calls_raise(attack_mlp, attack_batch):
+    x, y = attack_batch
+    attack = PGD(attack_mlp, eps=0.1, steps=2)
+    with pytest.raises(ValueError, match=r"x must lie in \[0, 1\]"):
+        attack(x * 2, y)
+    with pytest.raises(ValueError, match="y must have shape"):
+        attack(x, y[:-1])
+    with pytest.raises(ValueError, match="integer class labels"):
+        attack(x, y.float())
+    with pytest.raises(ValueError, match="target must have shape"):
+        attack(x, y, target=y[:3])
+    with pytest.raises(ValueError, match="number of classes"):
+        attack(x, y, target=12)
+    with pytest.raises(ValueError, match="model must be a torch.nn.Module"):
+        PGD(lambda z: z, eps=0.1)
+    with pytest.raises(ValueError, match=r"unknown attack 'deepfool'; known attacks: bim, cw, fgsm, mim, pgd"):
+        build_attack("deepfool", attack_mlp, eps=0.1)
+    with pytest.raises(ValueError, match="unexpected argument"):
+        build_attack("fgsm", attack_mlp, eps=0.1, steps=3)
+    with pytest.raises(ValueError, match="labels must be < num_classes"):
+        pairwise_reach(attack, x, y, 5)
+    with pytest.raises(ValueError, match="must return a \\(N,\\) tensor"):
+        PGD(attack_mlp, eps=0.1, loss=lambda z, t: z.sum())(x, y)
+
+
+# ---------------------------------------------------------------------------- other attacks
+@pytest.mark.parametrize(
+    "attack_factory",
+    [
+        lambda m: MIM(m, eps=0.1, steps=10),
+        lambda m: MIM(m, eps=1.0, steps=10, norm="l2"),
+        lambda m: BIM(m, eps=1.0, steps=10, norm="l2"),
+        lambda m: CW(m, eps=0.1, steps=20, seed=0),
+        lambda m: PGD(m, eps=1.0, steps=20, norm="l2", seed=0),
+    ],
+    ids=["mim-linf", "mim-l2", "bim-l2", "cw-linf", "pgd-l2"],
+)
+def test_other_attacks_reduce_accuracy(attack_mlp, attack_batch, attack_factory):
+    x, y = attack_batch
+    clean = _acc(attack_mlp, x, y)
+    robust = robust_accuracy(attack_factory(attack_mlp), x, y)
+    assert robust <= clean - 0.4, (clean, robust)
+
+
+def test_iterative_beats_single_step_and_restarts_help(attack_mlp, attack_batch):
+    x, y = attack_batch
+    eps = 0.07
+    fgsm = robust_accuracy(FGSM(attack_mlp, eps=eps), x, y)
+    bim = robust_accuracy(BIM(attack_mlp, eps=eps, steps=20), x, y)
+    assert bim <= fgsm
+    one = PGD(attack_mlp, eps=eps, steps=10, seed=5)
+    three = PGD(attack_mlp, eps=eps, steps=10, seed=5, restarts=3)
+    assert torch.equal(one(x, y), one(x, y)), "a seeded attack must be reproducible"
+    # restart 1 of `three` is exactly `one`; later restarts only replace failures
+    x1, x3 = one(x, y), three(x, y)
+    fooled1 = predict(attack_mlp, x1) != y
+    fooled3 = predict(attack_mlp, x3) != y
+    assert not (fooled1 & ~fooled3).any()
+    assert torch.equal(x3[fooled1], x1[fooled1])
+    assert float((x3 - x).abs().max()) <= eps + TOL
+
+
+def test_restarts_prefer_success_over_loss(attack_mlp, attack_batch):
+    # maximising -CE pushes towards the true class, so a restart that ends up misclassified has a
+    # *lower* objective than one that does not; it must still be kept. Tiny steps from a random
+    # start make each restart a random sample of the ball.
+    x, y = attack_batch
+
+    def neg_ce(logits, labels):
+        return -F.cross_entropy(logits, labels, reduction="none")
+
+    kw = dict(eps=0.35, alpha=1e-4, steps=1, loss=neg_ce, seed=0)
+    fooled1 = predict(attack_mlp, PGD(attack_mlp, restarts=1, **kw)(x, y)) != y
+    fooled5 = predict(attack_mlp, PGD(attack_mlp, restarts=5, **kw)(x, y)) != y
+    assert not (fooled1 & ~fooled5).any()
+    assert int(fooled5.sum()) >= int(fooled1.sum()) + 5, (int(fooled1.sum()), int(fooled5.sum()))
+
+
+def test_default_alpha_and_repr(attack_mlp):
+    assert PGD(attack_mlp, eps=0.3, steps=40).alpha == pytest.approx(2.5 * 0.3 / 40)
+    assert repr(PGD(attack_mlp, eps=0.3, alpha=0.01, steps=40)) == (
+        "PGD(eps=0.3, alpha=0.01, steps=40, norm='linf', loss='ce', random_start=True, restarts=1)"
+    )
+    assert repr(FGSM(attack_mlp, eps=0.1, norm="l2")) == "FGSM(eps=0.1, norm='l2', loss='ce')"
+    assert repr(BIM(attack_mlp, eps=0.5, steps=5, norm="l2")) == (
+        "BIM(eps=0.5, alpha=0.25, steps=5, norm='l2', loss='ce')"
+    )
+    assert repr(MIM(attack_mlp, eps=0.1)) == (
+        "MIM(eps=0.1, alpha=0.025, steps=10, decay=1, norm='linf', loss='ce')"
+    )
+    assert repr(CW(attack_mlp, eps=0.1, seed=3)) == (
+        "CW(eps=0.1, alpha=0.025, steps=10, norm='linf', loss='cw', random_start=True, "
+        "restarts=1, seed=3)"
+    )
+    assert isinstance(build_attack("mim", attack_mlp, eps=0.1), Attack)
+
+
+# ----------------------------------------------------------------------------- custom loss
+def test_custom_callable_loss(attack_mlp, attack_batch):
+    x, y = attack_batch
+    calls = []
+
+    def class_zero_logit(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        calls.append(logits.shape)
+        return logits[:, 0] - logits.logsumexp(dim=1)  # log-probability of class 0
+
+    attack = BIM(attack_mlp, eps=0.3, steps=10, loss=class_zero_logit)
+    assert "loss='class_zero_logit'" in repr(attack)
+    x_adv = attack(x, y)
+    assert len(calls) == 10
+    before = float((predict(attack_mlp, x) == 0).float().mean())
+    after = float((predict(attack_mlp, x_adv) == 0).float().mean())
+    assert before < 0.2 and after > 0.8, (before, after)
+    # a callable is interchangeable with the registered name
+    assert torch.equal(BIM(attack_mlp, eps=0.1, steps=3, loss=cw_loss)(x, y),
+                       BIM(attack_mlp, eps=0.1, steps=3, loss="cw")(x, y))
