@@ -1,0 +1,117 @@
+"""Evaluation reports: one row of headline numbers from a reach matrix and predictions.
+
+A *reach matrix* (N, m) says which wrong classes each example can be pushed into, found by
+an attack (:func:`attack_report`) or not excluded by a certificate (later modules build it
+from bounds). :func:`report_from_reach` turns it and the clean predictions into the numbers
+every chapter tabulates; the result is plain data, written next to the run.
+
+Example
+-------
+>>> import numpy as np
+>>> from csr.costs import single_pair
+>>> y = np.array([0, 0, 1, 2]); pred = np.array([0, 2, 1, 2])
+>>> reach = np.array([[0, 1, 1], [0, 0, 1], [0, 0, 0], [1, 0, 0]], bool)
+>>> r = report_from_reach(reach, pred, y, single_pair(3, 0, 2))
+>>> r.row["clean_error"], r.row["cs_robust_error"], r.row["robust_cost"]
+(0.25, 1.0, 1.0)
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn as nn
+
+from . import metrics
+from .attacks import Attack, pairwise_reach, predict
+from .costs import CostMatrix
+from .utils import to_jsonable
+
+__all__ = ["Report", "report_from_reach", "attack_report", "reports_table"]
+
+
+@dataclass
+class Report:
+    """Evaluation of one model under one threat (attack or certificate).
+
+    ``row``: dict of headline numbers (clean_error, overall_robust_error, cs_robust_error —
+    NaN for real-valued C —, robust_cost, misclassification_cost, candidates, n);
+    ``pairwise``: (m, m) pairwise robust-error matrix; ``reach``: (N, m) bool; ``pred``: (N,).
+    """
+
+    row: dict[str, Any]
+    pairwise: np.ndarray
+    reach: np.ndarray
+    pred: np.ndarray
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the row, the pairwise matrix and ``meta`` as JSON (the reach matrix as .npz)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        doc = {"row": self.row, "pairwise": self.pairwise, "meta": self.meta}
+        path.write_text(json.dumps(to_jsonable(doc), indent=1, allow_nan=True))
+        np.savez_compressed(path.with_suffix(".npz"), reach=self.reach, pred=self.pred)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Report":
+        path = Path(path)
+        doc = json.loads(path.read_text())
+        arrays = np.load(path.with_suffix(".npz"))
+        return cls(doc["row"], np.array(doc["pairwise"], dtype=float), arrays["reach"], arrays["pred"], doc["meta"])
+
+
+def report_from_reach(
+    reach: Any, pred: Any, y: Any, cost: CostMatrix, meta: dict[str, Any] | None = None
+) -> Report:
+    """Headline numbers from an (N, m) reach matrix, (N,) clean predictions and labels.
+
+    The clean misclassifications are folded into the reach matrix (x itself lies in its ball),
+    so robust errors are never below the clean error restricted to the same examples.
+    """
+    reach = np.asarray(reach.cpu() if isinstance(reach, torch.Tensor) else reach, dtype=bool)
+    pred = np.asarray(pred.cpu() if isinstance(pred, torch.Tensor) else pred)
+    y = np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y)
+    m = cost.m
+    reach = reach | metrics.reach_from_predictions(pred, y, m)
+    row: dict[str, Any] = {
+        "n": int(len(y)),
+        "candidates": int(metrics.candidate_counts(y, cost.values).sum()),
+        "clean_error": 1.0 - metrics.accuracy(pred, y),
+        "overall_robust_error": metrics.overall_robust_error(reach, y),
+        "cs_robust_error": metrics.cost_sensitive_robust_error(reach, y, cost.values) if cost.is_binary else float("nan"),
+        "robust_cost": metrics.robust_cost(reach, y, cost.values),
+        "misclassification_cost": metrics.misclassification_cost(pred, y, cost.values),
+    }
+    return Report(row, metrics.pairwise_error(reach, y, m), reach, pred, dict(meta or {}))
+
+
+def attack_report(
+    model: nn.Module,
+    attack: Attack,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    cost: CostMatrix,
+    batch_size: int = 256,
+) -> Report:
+    """Empirical report: targeted ``attack`` at every class (:func:`csr.attacks.pairwise_reach`).
+
+    x : (N, ...) in [0, 1] on the model's device; y : (N,).
+    """
+    pred = predict(model, x, batch_size=batch_size)
+    reach = pairwise_reach(attack, x, y, cost.m, batch_size=batch_size)
+    return report_from_reach(reach, pred, y, cost, meta={"threat": repr(attack)})
+
+
+def reports_table(reports: dict[str, Report], columns: list[str] | None = None, digits: int = 3) -> pd.DataFrame:
+    """One row per named report, rounded (what chapters print as their headline table)."""
+    df = pd.DataFrame({name: r.row for name, r in reports.items()}).T
+    if columns is not None:
+        df = df[columns]
+    return df.apply(pd.to_numeric).round(digits)

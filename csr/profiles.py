@@ -1,0 +1,164 @@
+"""Notebook profiles and parameter checks.
+
+Every notebook has a ``parameters`` cell (papermill) and then calls :func:`setup`, which
+checks the parameters' types and values, fills the ones left ``None`` from the profile, loads
+the data and the cost matrix and prints the scale the outputs come from — so a bad parameter
+fails in the first cell, before any training or file writing.
+
+Profiles: ``smoke`` (≤ 60 s on 2 CPU cores: nbval and CI), ``cpu`` (the default of
+``make book``: meaningful on mnist5k), ``gpu`` (the papers' settings on the full datasets).
+
+Example
+-------
+>>> s = setup("quickstart", profile="smoke", cost_matrix="odd", verbose=False)
+>>> s.settings["dataset"], s.cost.seeds
+('mnist5k', [1, 3, 5, 7, 9])
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from . import costs as costs_mod
+from .data import Splits, load_dataset, subsample
+from .utils import environment, resolve_device, seed_everything
+
+__all__ = ["PROFILES", "ParameterError", "Setup", "setup", "settings_for"]
+
+
+class ParameterError(ValueError):
+    """A notebook parameter has the wrong type or value; the message names it."""
+
+
+# Per notebook, per profile: defaults for every parameter a user may leave as None.
+PROFILES: dict[str, dict[str, dict[str, Any]]] = {
+    "quickstart": {
+        "smoke": dict(dataset="mnist5k", model="mnist_small", epochs=3, n_train=1500, n_eval=200,
+                      train_steps=5, eval_steps=10, eval_restarts=1, batch_size=50, lr=1e-3,
+                      eps_warmup_epochs=1),
+        "cpu": dict(dataset="mnist5k", model="mnist_small", epochs=12, n_train=None, n_eval=None,
+                    train_steps=10, eval_steps=20, eval_restarts=1, batch_size=50, lr=1e-3,
+                    eps_warmup_epochs=4),
+        "gpu": dict(dataset="mnist", model="mnist_small", epochs=20, n_train=None, n_eval=None,
+                    train_steps=40, eval_steps=50, eval_restarts=2, batch_size=50, lr=1e-3,
+                    eps_warmup_epochs=5),
+    },
+}
+
+# Expected types of the common parameters (None always allowed where the profile fills it).
+_TYPES: dict[str, tuple[type, ...]] = {
+    "profile": (str,),
+    "dataset": (str,),
+    "model": (str,),
+    "eps": (int, float),
+    "epochs": (int,),
+    "seed": (int,),
+    "device": (str,),
+    "download": (bool,),
+    "n_train": (int,),
+    "n_eval": (int,),
+    "train_steps": (int,),
+    "eval_steps": (int,),
+    "eval_restarts": (int,),
+    "batch_size": (int,),
+    "lr": (int, float),
+    "eps_warmup_epochs": (int,),
+}
+
+
+def _check_type(name: str, value: Any, types: tuple[type, ...]) -> None:
+    ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
+    if not ok:
+        want = " or ".join("number" if t in (int, float) and len(types) > 1 else t.__name__ for t in types)
+        want = "number" if set(types) == {int, float} else want
+        raise ParameterError(
+            f"parameter {name!r} must be {want}, got {type(value).__name__} {value!r} "
+            f"(papermill: -p {name} VALUE passes numbers and true/false; use -y for lists)"
+        )
+
+
+def settings_for(notebook: str, profile: str, **overrides: Any) -> dict[str, Any]:
+    """The profile's settings with every non-None override applied (types checked)."""
+    if notebook not in PROFILES:
+        raise ParameterError(f"no profiles for notebook {notebook!r}; known: {', '.join(sorted(PROFILES))}")
+    _check_type("profile", profile, (str,))
+    table = PROFILES[notebook]
+    if profile not in table:
+        raise ParameterError(f"unknown profile {profile!r}; known profiles: {', '.join(table)}")
+    out = dict(table[profile])
+    for name, value in overrides.items():
+        if value is None:
+            continue
+        if name in _TYPES:
+            _check_type(name, value, _TYPES[name])
+        out[name] = value
+    for name in ("epochs", "n_train", "n_eval", "train_steps", "eval_steps", "eval_restarts", "batch_size"):
+        v = out.get(name)
+        if v is not None and v < 1:
+            raise ParameterError(f"parameter {name!r} must be >= 1, got {v}")
+    eps = out.get("eps")
+    if eps is not None and not (math.isfinite(eps) and eps >= 0):
+        raise ParameterError(f"parameter 'eps' must be a finite number >= 0, got {eps!r}")
+    return out
+
+
+@dataclass
+class Setup:
+    """What a notebook works with after :func:`setup`.
+
+    ``settings``: resolved parameters; ``splits``: the dataset; ``cost``: the validated cost
+    matrix (or None); ``device``; ``x_eval``/``y_eval``: the evaluation subset of the test split
+    (on ``device``); ``scale``: the one-line description printed at the top.
+    """
+
+    notebook: str
+    profile: str
+    settings: dict[str, Any]
+    splits: Splits
+    cost: costs_mod.CostMatrix | None
+    device: torch.device
+    x_eval: torch.Tensor
+    y_eval: torch.Tensor
+    scale: str
+
+
+def setup(
+    notebook: str,
+    profile: str = "smoke",
+    cost_matrix: Any = None,
+    verbose: bool = True,
+    **params: Any,
+) -> Setup:
+    """Validate parameters, resolve the profile, load data and cost matrix, print the scale.
+
+    ``cost_matrix`` is a builder name (``"odd"``, ``"single_pair:0,2"``), a stored matrix name,
+    a .csv/.json/.yaml path or an m×m nested list (also as the string papermill's ``-p`` makes
+    of it). Raises :class:`ParameterError` / :class:`csr.costs.CostMatrixError` (both
+    ``ValueError``) naming the problem.
+    """
+    s = settings_for(notebook, profile, **params)
+    seed = s.get("seed", 0)
+    device = resolve_device(s.get("device", "auto"))
+    splits = load_dataset(s["dataset"], download=bool(s.get("download", False)))
+    cost = None
+    if cost_matrix is not None:
+        cost = costs_mod.load(cost_matrix, splits.num_classes, class_names=splits.class_names)
+    seed_everything(seed)
+    test = subsample(splits.test, s["n_eval"], seed=0) if s.get("n_eval") else splits.test
+    x_eval, y_eval = (t.to(device) for t in test.tensors)
+    n_train = s.get("n_train") or len(splits.train)
+    env = environment(device)
+    scale = (
+        f"Scale: profile={profile}; data={splits.name} ({min(n_train, len(splits.train))} train / "
+        f"{len(splits.val)} val / {len(y_eval)} eval examples); epochs={s.get('epochs')}; "
+        f"eps={s.get('eps')}; device={env['device']} ({env['device_name']}, {env['torch_threads']} threads); "
+        f"torch {env['torch']}"
+    )
+    if verbose:
+        print(scale)
+        if cost is not None:
+            print("Cost matrix:", cost.describe())
+    return Setup(notebook, profile, s, splits, cost, device, x_eval, y_eval, scale)

@@ -1,0 +1,22 @@
+"""One trainer for every method (:func:`train`); methods are registered loss functions.
+
+>>> from csr.train import METHODS
+>>> {"standard", "cs_ce", "pgd_at"} <= set(METHODS.names())
+True
+"""
+from .methods import METHODS, MethodContext, MethodSpec, cost_sensitive_penalty, register_method
+from .trainer import RunResult, TrainConfig, eps_at, load_run, lr_at, train
+
+__all__ = [
+    "METHODS",
+    "MethodContext",
+    "MethodSpec",
+    "RunResult",
+    "TrainConfig",
+    "cost_sensitive_penalty",
+    "eps_at",
+    "load_run",
+    "lr_at",
+    "register_method",
+    "train",
+]
