@@ -152,13 +152,15 @@ def setup(
     n_train = s.get("n_train") or len(splits.train)
     env = environment(device)
     scale = (
-        f"Scale: profile={profile}; data={splits.name} ({min(n_train, len(splits.train))} train / "
-        f"{len(splits.val)} val / {len(y_eval)} eval examples); epochs={s.get('epochs')}; "
-        f"eps={s.get('eps')}; device={env['device']} ({env['device_name']}, {env['torch_threads']} threads); "
-        f"torch {env['torch']}"
+        f"Scale: profile={profile}, data={splits.name} ({min(n_train, len(splits.train))} train / "
+        f"{len(splits.val)} val / {len(y_eval)} eval examples)\n"
+        f"       epochs={s.get('epochs')}, eps={s.get('eps')}, device={env['device']} "
+        f"({env['device_name']}, {env['torch_threads']} threads), torch {env['torch']}"
     )
     if verbose:
         print(scale)
         if cost is not None:
-            print("Cost matrix:", cost.describe())
+            d = cost.describe()
+            print(f"Cost matrix {d['name']!r}: {d['type']}, {d['sensitive pairs']} sensitive pairs, "
+                  f"seed classes {d['seed classes']}, sparsity {d['sparsity']}")
     return Setup(notebook, profile, s, splits, cost, device, x_eval, y_eval, scale)
