@@ -201,6 +201,12 @@ def _make_splits(
 ) -> Splits:
     """Build :class:`Splits` from a full array and the index arrays of train / val / test."""
     train, val, test = (_tensor_ds(x[p], y[p]) for p in parts)
+    return _assemble(name, train, val, test, class_names)
+
+
+def _assemble(name: str, train: TensorDataset, val: TensorDataset, test: TensorDataset,
+              class_names: list[str]) -> Splits:
+    """:class:`Splits` with per-channel statistics of the training split."""
     mean, std = _channel_stats(train.tensors[0])
     return Splits(
         name=name,
@@ -209,7 +215,7 @@ def _make_splits(
         test=test,
         num_classes=len(class_names),
         class_names=list(class_names),
-        input_shape=tuple(int(s) for s in x.shape[1:]),
+        input_shape=tuple(int(s) for s in train.tensors[0].shape[1:]),
         mean=mean,
         std=std,
     )
@@ -368,18 +374,7 @@ def _from_torchvision(
     train = _tensor_ds(f(x_train[tr_t]), y_train[tr_t])
     val = _tensor_ds(f(x_train[va_t]), y_train[va_t])
     test = _tensor_ds(f(x_test), y_test)
-    mean, std = _channel_stats(train.tensors[0])
-    return Splits(
-        name=name,
-        train=train,
-        val=val,
-        test=test,
-        num_classes=len(class_names),
-        class_names=list(class_names),
-        input_shape=tuple(int(s) for s in x_train.shape[1:]),
-        mean=mean,
-        std=std,
-    )
+    return _assemble(name, train, val, test, class_names)
 
 
 def _load_mnist_like(name: str, cls_name: str, class_names: list[str]):
