@@ -32,7 +32,7 @@ from .attacks import Attack, pairwise_reach, predict
 from .costs import CostMatrix
 from .utils import to_jsonable
 
-__all__ = ["Report", "report_from_reach", "attack_report", "reports_table"]
+__all__ = ["Report", "report_from_reach", "attack_report", "certified_report", "reports_table"]
 
 
 @dataclass
@@ -107,6 +107,33 @@ def attack_report(
     pred = predict(model, x, batch_size=batch_size)
     reach = pairwise_reach(attack, x, y, cost.m, batch_size=batch_size)
     return report_from_reach(reach, pred, y, cost, meta={"threat": repr(attack)})
+
+
+def certified_report(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    cost: CostMatrix,
+    eps: float,
+    *,
+    norm: str = "linf",
+    method: str = "wk",
+    all_pairs: bool = True,
+    batch_size: int = 50,
+) -> Report:
+    """Certified report: reach[n, j] = the bound cannot exclude class j (J_ε(x, e_y − e_j) ≤ 0).
+
+    ``all_pairs=True`` certifies every pair (needed for the pairwise heatmap and for scoring
+    other cost matrices from the same reach matrix: certify once, evaluate many); ``False``
+    certifies only the pairs in Ω_y (cheaper; the pairwise matrix then covers those pairs only).
+    """
+    from .certify.convex import certify
+
+    pred = predict(model, x, batch_size=max(batch_size, 256))
+    reach = certify(model, x, y, eps, cost=None if all_pairs else cost, norm=norm, method=method,
+                    batch_size=batch_size)
+    meta = {"threat": f"certified {method} ({norm}, eps={eps})", "all_pairs": all_pairs}
+    return report_from_reach(reach, pred, y, cost, meta=meta)
 
 
 def reports_table(reports: dict[str, Report], columns: list[str] | None = None, digits: int = 3) -> pd.DataFrame:

@@ -1,11 +1,12 @@
 """One trainer for every method (:func:`train`); methods are registered loss functions.
 
 >>> from csr.train import METHODS
->>> {"standard", "cs_ce", "pgd_at"} <= set(METHODS.names())
+>>> {"standard", "cs_ce", "pgd_at", "robust", "cs_robust"} <= set(METHODS.names())
 True
 """
 from .methods import METHODS, MethodContext, MethodSpec, cost_sensitive_penalty, register_method
 from .trainer import RunResult, TrainConfig, eps_at, load_run, lr_at, train
+from . import certified  # noqa: E402,F401  (registers the certified methods: robust, cs_robust)
 
 __all__ = [
     "METHODS",
