@@ -546,7 +546,12 @@ def _parse_args(text: str) -> tuple[list[Any], dict[str, Any]]:
     return args, kwargs
 
 
-def load(spec: Any, num_classes: int, class_names: Sequence[str] | None = None) -> CostMatrix:
+def load(
+    spec: Any,
+    num_classes: int,
+    class_names: Sequence[str] | None = None,
+    pairwise_errors: Any = None,
+) -> CostMatrix:
     """Turn a user's ``cost_matrix`` parameter into a validated :class:`CostMatrix`.
 
     ``spec`` may be
@@ -557,6 +562,9 @@ def load(spec: Any, num_classes: int, class_names: Sequence[str] | None = None) 
       * the name of a matrix stored in ``data/cost_matrices/`` (e.g. ``"vehicle_real"``);
       * a path to a .csv (rows of numbers, optional header of class names), .json or .yaml file
         (a list of rows, or ``{"matrix": [...], "class_names": [...]}``).
+
+    ``pairwise_errors`` (m, m) is handed to ``top_k`` when its spec names no ``errors`` file
+    (the "top-10 most vulnerable pairs" of a baseline model).
 
     Raises :class:`CostMatrixError` (a ``ValueError``) naming the problem, including a matrix
     whose size does not match ``num_classes``.
@@ -579,6 +587,13 @@ def load(spec: Any, num_classes: int, class_names: Sequence[str] | None = None) 
         name, _, argtext = spec.strip().partition(":")
         if name in BUILDERS:
             args, kwargs = _parse_args(argtext)
+            if name == "top_k" and "errors" not in kwargs and len(args) < 2:
+                if pairwise_errors is None:
+                    raise CostMatrixError(
+                        "top_k needs a pairwise error matrix: pass pairwise_errors=... or "
+                        "write \"top_k:10,errors='errors.csv'\""
+                    )
+                kwargs["errors"] = pairwise_errors
             try:
                 C = BUILDERS.get(name)(num_classes, *args, **kwargs)
             except TypeError as e:

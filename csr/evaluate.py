@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -32,7 +32,7 @@ from .attacks import Attack, pairwise_reach, predict
 from .costs import CostMatrix
 from .utils import to_jsonable
 
-__all__ = ["Report", "report_from_reach", "attack_report", "certified_report", "reports_table"]
+__all__ = ["Report", "report_from_reach", "attack_report", "certified_report", "cached", "reports_table"]
 
 
 @dataclass
@@ -134,6 +134,18 @@ def certified_report(
                     batch_size=batch_size)
     meta = {"threat": f"certified {method} ({norm}, eps={eps})", "all_pairs": all_pairs}
     return report_from_reach(reach, pred, y, cost, meta=meta)
+
+
+def cached(path: str | Path, compute: Callable[[], Report]) -> Report:
+    """Load the report saved at ``path``, computing and saving it first if it is missing.
+
+    Results are data: name ``path`` after what determines it (e.g. a hash of the evaluation
+    settings, inside the evaluated run's directory) and tables become functions of the files.
+    """
+    path = Path(path)
+    if not path.exists():
+        compute().save(path)
+    return Report.load(path)
 
 
 def reports_table(reports: dict[str, Report], columns: list[str] | None = None, digits: int = 3) -> pd.DataFrame:

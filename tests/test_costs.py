@@ -197,3 +197,11 @@ def test_load_nested_list_given_as_text():
         costs.load("[[0,1],[1,0]", 2)
     with pytest.raises(CostMatrixError, match="diagonal"):
         costs.load("[[1,1],[1,0]]", 2)
+
+
+def test_top_k_spec_takes_pairwise_errors():
+    E = np.arange(9, dtype=float).reshape(3, 3)
+    C = costs.load("top_k:2", 3, pairwise_errors=E)
+    assert C.pairs == [(2, 0), (2, 1)]
+    with pytest.raises(CostMatrixError, match="top_k needs a pairwise error matrix"):
+        costs.load("top_k:2", 3)

@@ -87,6 +87,10 @@ class TrainConfig:
     select_mode: str = "max"
     select_max_val_err: float | None = None  # only epochs with val error under this compete
     val_attack: dict[str, Any] | None = None  # e.g. {"name": "pgd", "eps": 0.1, "steps": 10, "n": 200}
+    # Certified validation metrics each epoch at the target ε (Zhang & Evans' model selection):
+    # e.g. {"method": "wk"} adds val_cert_robust_error and, with a cost matrix,
+    # val_cert_cs_robust_error (binary C) / val_cert_robust_cost.
+    val_certify: dict[str, Any] | None = None
     device: str = "auto"
     progress: bool = True
 
@@ -228,6 +232,25 @@ def _attack_eval(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: tor
     return {f"val_{name}_acc": acc}
 
 
+def _certify_eval(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device,
+                  cfg: TrainConfig, cost: costs_mod.CostMatrix | None) -> dict[str, float]:
+    from ..evaluate import certified_report
+
+    spec = dict(cfg.val_certify or {})
+    method = spec.pop("method", "wk")
+    if spec:
+        raise ValueError(f"val_certify takes only 'method'; got {sorted(spec)}")
+    model.eval()
+    C = cost if cost is not None else costs_mod.overall(int(model(x[:1].to(device)).shape[1]))
+    row = certified_report(model, x.to(device), y.to(device), C, cfg.eps, norm=cfg.norm, method=method).row
+    out = {"val_cert_robust_error": row["overall_robust_error"]}
+    if cost is not None:
+        out["val_cert_robust_cost"] = row["robust_cost"]
+        if cost.is_binary:
+            out["val_cert_cs_robust_error"] = row["cs_robust_error"]
+    return out
+
+
 def train(
     config: TrainConfig,
     splits: Splits | None = None,
@@ -331,6 +354,8 @@ def train(
         row.update(_evaluate(model, xval, yval, device))
         if cfg.val_attack:
             row.update(_attack_eval(model, xval, yval, device, cfg.val_attack))
+        if cfg.val_certify:
+            row.update(_certify_eval(model, xval, yval, device, cfg, cost))
         row["time_s"] = time.perf_counter() - t0
         history.append(row)
 
