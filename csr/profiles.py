@@ -33,6 +33,21 @@ class ParameterError(ValueError):
     """A notebook parameter has the wrong type or value; the message names it."""
 
 
+# Zhang & Evans (2019) Table 1: the 13 binary MNIST tasks.
+ZE_TASKS = ["single_pair:0,2", "single_pair:6,5", "single_pair:4,9", "single_seed:0", "single_seed:2",
+            "single_seed:8", "single_target:1", "single_target:5", "single_target:8", "top_k:10",
+            "random_k:10,seed=0", "odd", "even"]
+
+# How the paper's tables name those tasks (and the real-valued ones).
+ZE_TASK_LABELS = {
+    "single_pair:0,2": "single pair (0,2)", "single_pair:6,5": "single pair (6,5)",
+    "single_pair:4,9": "single pair (4,9)", "single_seed:0": "single seed 0", "single_seed:2": "single seed 2",
+    "single_seed:8": "single seed 8", "single_target:1": "single target 1", "single_target:5": "single target 5",
+    "single_target:8": "single target 8", "top_k:10": "multiple pairs top-10",
+    "random_k:10,seed=0": "multiple pairs random-10", "odd": "seed set odd", "even": "seed set even",
+    "small_large": "small-large", "large_small": "large-small",
+}
+
 # Per notebook, per profile: defaults for every parameter a user may leave as None.
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "quickstart": {
@@ -45,6 +60,28 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "gpu": dict(dataset="mnist", model="mnist_small", epochs=20, n_train=None, n_eval=None,
                     train_steps=40, eval_steps=50, eval_restarts=2, batch_size=50, lr=1e-3,
                     eps_warmup_epochs=5),
+    },
+    "zhang_evans_2019": {
+        "smoke": dict(dataset="mnist5k", model="mlp", model_kwargs={"hidden": [64]}, n_train=600,
+                      n_val=200, n_eval=200, epochs=3, eps=0.1, eps_start=0.05, eps_warmup_epochs=1,
+                      lr=1e-3, lr_step_start=2, lr_step=1, batch_size=50, bound="wk", alpha=None,
+                      tune_alpha=False, max_clean_error=0.6,
+                      tasks=["single_pair:0,2", "single_seed:8", "odd"], real_tasks=["small_large"],
+                      eps_list=[0.05], alpha_list=[0.1], fig2_train_all=False),
+        "cpu": dict(dataset="mnist5k", model="mlp", model_kwargs={"hidden": [256]}, n_train=None,
+                    n_val=None, n_eval=None, epochs=10, eps=0.1, eps_start=0.05, eps_warmup_epochs=4,
+                    lr=1e-3, lr_step_start=6, lr_step=2, batch_size=50, bound="wk", alpha=None,
+                    tune_alpha=False, max_clean_error=0.2,
+                    tasks=ZE_TASKS, real_tasks=["small_large", "large_small"],
+                    eps_list=[0.05, 0.15], alpha_list=[0.1, 10.0], fig2_train_all=False),
+        # The paper's MNIST settings: mnist_small, ε = 0.2 reached after 20 of 60 epochs, then the
+        # learning rate halved every 10 epochs; α tuned per task on a validation split.
+        "gpu": dict(dataset="mnist", model="mnist_small", model_kwargs={}, n_train=None, n_val=None,
+                    n_eval=None, epochs=60, eps=0.2, eps_start=0.05, eps_warmup_epochs=20, lr=1e-3,
+                    lr_step_start=20, lr_step=10, batch_size=50, bound="wk", alpha=None,
+                    tune_alpha=True, max_clean_error=0.05,
+                    tasks=ZE_TASKS, real_tasks=["small_large", "large_small"],
+                    eps_list=[0.1, 0.15, 0.25], alpha_list=[0.1, 10.0], fig2_train_all=True),
     },
 }
 
@@ -66,6 +103,17 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "batch_size": (int,),
     "lr": (int, float),
     "eps_warmup_epochs": (int,),
+    "eps_start": (int, float),
+    "n_val": (int,),
+    "bound": (str,),
+    "alpha": (int, float),
+    "tune_alpha": (bool,),
+    "max_clean_error": (int, float),
+    "tasks": (list,),
+    "real_tasks": (list,),
+    "eps_list": (list,),
+    "alpha_list": (list,),
+    "fig2_train_all": (bool,),
 }
 
 
@@ -95,7 +143,7 @@ def settings_for(notebook: str, profile: str, **overrides: Any) -> dict[str, Any
         if name in _TYPES:
             _check_type(name, value, _TYPES[name])
         out[name] = value
-    for name in ("epochs", "n_train", "n_eval", "train_steps", "eval_steps", "eval_restarts", "batch_size"):
+    for name in ("epochs", "n_train", "n_val", "n_eval", "train_steps", "eval_steps", "eval_restarts", "batch_size"):
         v = out.get(name)
         if v is not None and v < 1:
             raise ParameterError(f"parameter {name!r} must be >= 1, got {v}")
