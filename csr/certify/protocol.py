@@ -41,7 +41,8 @@ class ZhangEvans:
     ``alpha_grid`` replaces the coarse α grid when tuning.
     """
 
-    def __init__(self, S: Setup, user_picked_model: bool = False, alpha_grid: Sequence[float] | None = None):
+    def __init__(self, S: Setup, user_picked_model: bool = False, alpha_grid: Sequence[float] | None = None,
+                 labels: dict[str, str] | None = None):
         self.S, self.P = S, S.settings
         self.m, self.names = S.splits.num_classes, S.splits.class_names
         self.overall = costs.overall(self.m)
@@ -50,6 +51,7 @@ class ZhangEvans:
         self.xv, self.yv = (t.to(S.device) for t in S.splits.val.tensors)
         self._paper_alpha = {r["task"]: r["alpha"] for r in
                              paper_results()["table1"] + paper_results()["table2"] if r.get("alpha")}
+        self.labels = ZE_TASK_LABELS if labels is None else labels  # spec → the paper's task name
         self._pairwise_val: Any = None
         self.trials: list[pd.DataFrame] = []
 
@@ -106,7 +108,7 @@ class ZhangEvans:
             return best
         if P.get("alpha") is not None:
             return float(P["alpha"])
-        label = ZE_TASK_LABELS.get(spec, "") if isinstance(spec, str) else ""
+        label = self.labels.get(spec, "") if isinstance(spec, str) else ""
         return float(self._paper_alpha.get(label, 1.0))
 
     # --- evaluation ---------------------------------------------------------------------------
