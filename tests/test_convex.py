@@ -26,7 +26,6 @@ from torch import nn
 from csr import costs
 from csr.attacks import PGD
 from csr.certify import (
-    BOUND_METHODS,
     bounds,
     certify,
     count_spec_columns,

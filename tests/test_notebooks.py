@@ -2,7 +2,6 @@
 failing in the first cell after the parameters, before anything is trained or written."""
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
