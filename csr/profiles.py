@@ -217,7 +217,7 @@ def setup(
     env = environment(device)
     scale = (
         f"Scale: profile={profile}, data={splits.name} ({min(n_train, len(splits.train))} train / "
-        f"{len(splits.val)} val / {len(y_eval)} eval examples)\n"
+        f"{len(splits.val)} val / {len(y_eval)} eval examples), model={s.get('model')}\n"
         f"       epochs={s.get('epochs')}, eps={s.get('eps')}, device={env['device']} "
         f"({env['device_name']}, {env['torch_threads']} threads), torch {env['torch']}"
     )

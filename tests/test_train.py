@@ -221,3 +221,11 @@ def test_bad_config_fails_before_writing(tmp_path, digits, kw, message):
     with pytest.raises(ValueError, match=message):
         train(small_cfg(**kw), splits=None if "dataset" in kw else digits, runs_root=tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_run_hash_ignores_fields_at_their_defaults():
+    """Adding a config field with a default later must not move existing run directories."""
+    a = TrainConfig(method="pgd_at", eps=0.1)
+    assert a.hashed_dict() == {"method": "pgd_at", "eps": 0.1}
+    assert TrainConfig(method="pgd_at", eps=0.1, val_certify=None).run_name() == a.run_name()
+    assert TrainConfig(method="pgd_at", eps=0.1, epochs=11).run_name() != a.run_name()

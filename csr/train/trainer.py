@@ -133,12 +133,16 @@ class TrainConfig:
         check(not spec.adversarial or self.eps > 0, f"method {self.method!r} trains against perturbations: set eps > 0")
 
     def hashed_dict(self) -> dict[str, Any]:
+        """The fields that identify the run: all but ``device``/``progress``, and only those that
+        differ from their defaults, so adding a new field (with a default) to the config later
+        keeps existing run directories valid."""
         d = dataclasses.asdict(self)
+        defaults = dataclasses.asdict(TrainConfig())
         for k in self._UNHASHED:
             d.pop(k, None)
         if isinstance(self.cost_matrix, costs_mod.CostMatrix):
             d["cost_matrix"] = self.cost_matrix.to_list()
-        return to_jsonable(d)
+        return to_jsonable({k: v for k, v in d.items() if k not in defaults or v != defaults[k]})
 
     def run_name(self) -> str:
         return f"{self.method}-{config_hash(self.hashed_dict())}"
@@ -267,10 +271,10 @@ def train(
     run_dir = Path(runs_root) if runs_root is not None else runs_dir()
     run_dir = run_dir / cfg.run_name()
     run_dir.mkdir(parents=True, exist_ok=True)
-    hashed = cfg.hashed_dict()
+    full = to_jsonable({k: v for k, v in dataclasses.asdict(cfg).items() if k not in cfg._UNHASHED})
     if cost is not None:
-        hashed["cost_matrix"] = cost.to_list()
-    _atomic_write_text(run_dir / "config.json", json.dumps(hashed, indent=1))
+        full["cost_matrix"] = cost.to_list()
+    _atomic_write_text(run_dir / "config.json", json.dumps(full, indent=1))
     _atomic_write_text(run_dir / "env.json", json.dumps(environment(device), indent=1))
 
     # data (class-balanced subsets are seeded by data_seed: part of the config)
