@@ -136,8 +136,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
 def _check_type(name: str, value: Any, types: tuple[type, ...]) -> None:
     ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
     if not ok:
-        want = " or ".join("number" if t in (int, float) and len(types) > 1 else t.__name__ for t in types)
-        want = "number" if set(types) == {int, float} else want
+        want = "number" if set(types) == {int, float} else " or ".join(t.__name__ for t in types)
         raise ParameterError(
             f"parameter {name!r} must be {want}, got {type(value).__name__} {value!r} "
             f"(papermill: -p {name} VALUE passes numbers and true/false; use -y for lists)"

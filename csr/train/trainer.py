@@ -210,6 +210,12 @@ def _prepare(cfg: TrainConfig, splits: Splits | None) -> tuple[Splits, costs_mod
     return splits, cost
 
 
+def _build(cfg: TrainConfig, splits: Splits, device: torch.device) -> nn.Module:
+    """The config's model for the dataset's shape, classes and normalisation, on ``device``."""
+    return build_model(cfg.model, input_shape=splits.input_shape, num_classes=splits.num_classes,
+                       mean=splits.mean, std=splits.std, **cfg.model_kwargs).to(device)
+
+
 def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device, bs: int = 512) -> dict[str, float]:
     model.eval()
     loss, correct = 0.0, 0
@@ -284,14 +290,7 @@ def train(
     xval, yval = val_ds.tensors
 
     seed_everything(cfg.seed)
-    model = build_model(
-        cfg.model,
-        input_shape=splits.input_shape,
-        num_classes=splits.num_classes,
-        mean=splits.mean,
-        std=splits.std,
-        **cfg.model_kwargs,
-    ).to(device)
+    model = _build(cfg, splits, device)
     if cfg.optimizer == "sgd":
         opt: torch.optim.Optimizer = torch.optim.SGD(
             model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
@@ -430,10 +429,7 @@ def load_run(run_dir: str | Path, splits: Splits | None = None, device: str = "a
     cfg.device = device
     splits, cost = _prepare(cfg, splits)
     dev = resolve_device(device)
-    model = build_model(
-        cfg.model, input_shape=splits.input_shape, num_classes=splits.num_classes,
-        mean=splits.mean, std=splits.std, **cfg.model_kwargs,
-    ).to(dev)
+    model = _build(cfg, splits, dev)
     model.load_state_dict(torch.load(run_dir / "best.pt", map_location=dev, weights_only=True))
     model.eval()
     hist = pd.read_csv(run_dir / "metrics.csv")
