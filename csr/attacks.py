@@ -65,6 +65,9 @@ __all__ = [
     "BIM",
     "MIM",
     "CW",
+    "MarginPGD",
+    "prob_margin",
+    "margin_weights",
     "build_attack",
     "predict",
     "robust_accuracy",
@@ -463,13 +466,16 @@ class Attack:
         """Ascent direction from the raw gradient (MIM adds momentum here)."""
         return grad
 
+    def _start(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
+        """First iterate: a uniform point of the ball (``random_start``) or ``x`` itself."""
+        if self.random_start:
+            return self._norm.project(x + self._norm.random_delta(x, self.eps, generator), x, self.eps)
+        return x.clone()
+
     def _run(self, x: Tensor, labels: Tensor, targeted: bool, generator: torch.Generator | None) -> Tensor:
         """One restart: returns the final iterate ``(N, ...)``."""
+        x_adv = self._start(x, generator)
         norm, eps = self._norm, self.eps
-        if self.random_start:
-            x_adv = norm.project(x + norm.random_delta(x, eps, generator), x, eps)
-        else:
-            x_adv = x.clone()
         state: dict = {}
         for t in range(self.steps):
             x_adv.requires_grad_(True)
@@ -676,14 +682,98 @@ class CW(PGD):
         )
 
 
+def prob_margin(logits: Tensor, labels: Tensor) -> Tensor:
+    """Probability margin ``p_y − max_{j≠y} p_j`` of the softmax outputs, in ``[−1, 1]``.
+
+    Negative iff the example is misclassified (Zeng et al.'s margin of an adversarial example).
+
+    Args:
+        logits: ``(N, m)``; labels: ``(N,)`` int64.
+
+    Returns:
+        ``(N,)`` margins (differentiable).
+
+    >>> import torch
+    >>> prob_margin(torch.tensor([[0.0, 0.0], [2.0, 0.0]]), torch.tensor([0, 1])).tolist()
+    [0.0, -0.7615941762924194]
+    """
+    p = logits.softmax(dim=1)
+    py = p.gather(1, labels.unsqueeze(1)).squeeze(1)
+    other = p.masked_fill(F.one_hot(labels, p.shape[1]).bool(), float("-inf")).amax(dim=1)
+    return py - other
+
+
+def margin_weights(logits: Tensor, labels: Tensor, alpha: float, normalize: bool = True) -> Tensor:
+    """Zeng et al.'s importance weights ``w = exp(−α·margin)`` (see :func:`prob_margin`).
+
+    ``normalize=True`` divides by their sum (a distribution over the batch); ``alpha = 0`` gives
+    uniform weights. Differentiable in ``logits``.
+
+    Args:
+        logits: ``(N, m)``; labels: ``(N,)``; alpha: ``>= 0``.
+
+    Returns:
+        ``(N,)`` weights.
+
+    >>> import torch
+    >>> margin_weights(torch.zeros(4, 3), torch.zeros(4, dtype=torch.long), 2.0).tolist()
+    [0.25, 0.25, 0.25, 0.25]
+    """
+    w = torch.exp(-alpha * prob_margin(logits, labels))
+    return w / w.sum() if normalize else w
+
+
+class MarginPGD(PGD):
+    """Zeng et al.'s margin-weighted PGD (their Algorithm 1): each example's step ascends
+    ``exp(−α·margin(x'))·CE(x')`` — the weight is part of the objective and differentiated, so
+    the attack spends itself on the examples closest to (or across) the decision boundary.
+
+    ``weight_alpha = 0`` is plain PGD on CE. The normalising constant of the batch weights is a
+    positive factor of every example's objective and is left out (steps are sign / normalised
+    per example, so it would not change them).
+
+    Example
+    -------
+    >>> import torch
+    >>> from torch import nn
+    >>> MarginPGD(nn.Linear(4, 3), eps=0.3, steps=40, alpha=0.01, weight_alpha=1.5)
+    MarginPGD(eps=0.3, alpha=0.01, steps=40, weight_alpha=1.5, norm='linf', random_start=True)
+    """
+
+    _repr_fields = ("eps", "alpha", "steps", "weight_alpha", "norm", "random_start")
+
+    def __init__(
+        self,
+        model: nn.Module,
+        eps: float,
+        *,
+        weight_alpha: float = 1.0,
+        alpha: float | None = None,
+        steps: int = 10,
+        norm: str = "linf",
+        random_start: bool = True,
+        eval_mode: bool = True,
+        seed: int | None = None,
+    ) -> None:
+        wa = _check_number("weight_alpha", weight_alpha, positive=False)
+
+        def margin_weighted_ce(logits: Tensor, labels: Tensor) -> Tensor:
+            return margin_weights(logits, labels, wa, normalize=False) * ce_loss(logits, labels)
+
+        super().__init__(model, eps, alpha=alpha, steps=steps, norm=norm, loss=margin_weighted_ce,
+                         random_start=random_start, eval_mode=eval_mode, seed=seed)
+        self.weight_alpha = wa
+
+
 ATTACKS: Registry[type[Attack]] = Registry("attack")
-"""Registry of attack classes: ``fgsm``, ``pgd``, ``bim``, ``mim``, ``cw``.
+"""Registry of attack classes: ``fgsm``, ``pgd``, ``bim``, ``mim``, ``cw``, ``margin_pgd``.
 
 >>> ATTACKS.names()
-['bim', 'cw', 'fgsm', 'mim', 'pgd']
+['bim', 'cw', 'fgsm', 'margin_pgd', 'mim', 'pgd']
 """
 for _cls in (FGSM, PGD, BIM, MIM, CW):
     ATTACKS.register(_cls.__name__.lower(), _cls)
+ATTACKS.register("margin_pgd", MarginPGD)
 del _cls
 
 

@@ -118,7 +118,7 @@ def test_losses_against_hand_computed_values():
     expected = [math.log(sum(math.exp(v) for v in row)) - row[0] for row in logits.tolist()]
     assert ce_loss(logits, labels).tolist() == pytest.approx(expected, abs=1e-6)
     assert LOSSES.names() == ["ce", "cw"]
-    assert set(ATTACKS.names()) == {"fgsm", "pgd", "bim", "mim", "cw"}
+    assert set(ATTACKS.names()) == {"fgsm", "pgd", "bim", "mim", "cw", "margin_pgd"}
 
 
 # ------------------------------------------------------------------------- effect and geometry
@@ -133,7 +133,7 @@ def test_pgd_fools_undefended_model(attack_mlp, attack_batch):
 
 
 @pytest.mark.parametrize("norm,eps", [("linf", 0.1), ("l2", 1.0)])
-@pytest.mark.parametrize("name", ["fgsm", "pgd", "bim", "mim", "cw"])
+@pytest.mark.parametrize("name", ["fgsm", "pgd", "bim", "mim", "cw", "margin_pgd"])
 @pytest.mark.parametrize("targeted", [False, True])
 def test_outputs_in_ball_and_box(attack_mlp, attack_batch, name, norm, eps, targeted):
     x, y = attack_batch
@@ -235,7 +235,7 @@ class _ModeRecorder(nn.Module):
         return x
 
 
-@pytest.mark.parametrize("name", ["fgsm", "pgd", "bim", "mim", "cw"])
+@pytest.mark.parametrize("name", ["fgsm", "pgd", "bim", "mim", "cw", "margin_pgd"])
 def test_model_state_untouched(attack_bn_net, attack_batch, name):
     x, y = attack_batch
     x, y = x[:32], y[:32]
@@ -415,7 +415,7 @@ def test_pairwise_reach_against_robust_accuracy(attack_mlp, attack_batch):
 
 
 # ----------------------------------------------------------------------------- edge cases
-@pytest.mark.parametrize("name", ["fgsm", "pgd", "bim", "mim", "cw"])
+@pytest.mark.parametrize("name", ["fgsm", "pgd", "bim", "mim", "cw", "margin_pgd"])
 def test_eps_zero_returns_x(attack_mlp, attack_batch, name):
     x, y = attack_batch
     attack = build_attack(name, attack_mlp, eps=0)
