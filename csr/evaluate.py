@@ -32,7 +32,8 @@ from .attacks import Attack, pairwise_reach, predict
 from .costs import CostMatrix
 from .utils import to_jsonable
 
-__all__ = ["Report", "report_from_reach", "attack_report", "certified_report", "cached", "reports_table"]
+__all__ = ["Report", "report_from_reach", "attack_report", "certified_report", "cached", "reports_table",
+           "adversarial_predictions", "per_class_attack_accuracy", "nonuniform_report"]
 
 
 @dataclass
@@ -154,3 +155,72 @@ def reports_table(reports: dict[str, Report], columns: list[str] | None = None, 
     if columns is not None:
         df = df[columns]
     return df.apply(pd.to_numeric).round(digits)
+
+
+def adversarial_predictions(attack: Attack, x: torch.Tensor, y: torch.Tensor, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run an untargeted ``attack`` in batches: ``(logits (N, m), pred (N,))`` at the attack's
+    outputs, computed by its model in its evaluation mode."""
+    from .attacks import _model_mode
+    from .utils import batched
+
+    outs = []
+    for sl in batched(len(y), batch_size):
+        xa = attack(x[sl], y[sl])
+        with torch.no_grad(), _model_mode(attack.model, attack.eval_mode):
+            outs.append(attack.model(xa))
+    logits = torch.cat(outs)
+    return logits, logits.argmax(1)
+
+
+def per_class_attack_accuracy(
+    model: nn.Module, attacks: dict[str, Attack], x: torch.Tensor, y: torch.Tensor, num_classes: int,
+    batch_size: int = 256,
+) -> pd.DataFrame:
+    """Accuracy of every class under every attack: a (attacks + "clean") × classes table.
+
+    Shen et al.'s Table II reads the protected class's column of the model trained to protect it.
+    x : (N, ...) in [0, 1] on the model's device; y : (N,).
+    """
+    rows = {"clean": metrics.per_class_accuracy(predict(model, x, batch_size), y, num_classes)}
+    for name, attack in attacks.items():
+        _, pred = adversarial_predictions(attack, x, y, batch_size)
+        rows[name] = metrics.per_class_accuracy(pred, y, num_classes)
+    return pd.DataFrame(rows).T
+
+
+def nonuniform_report(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha_test: float, *,
+    steps: int = 40, step_size: float | None = None, norm: str = "linf", batch_size: int = 256, seed: int = 0,
+) -> dict[str, float]:
+    """Zeng et al.'s accuracies under uniform and non-uniform attacks at ``alpha_test``.
+
+    * ``natural`` — clean accuracy;
+    * ``A_rob`` — accuracy under PGD on CE (the uniform attack);
+    * ``A_sa`` — the same PGD examples, scored under the importance distribution
+      ``w ∝ exp(−α_test·margin)`` of their probability margins (a sampling attacker that picks
+      the vulnerable examples);
+    * ``A_tr`` — the margin-weighted PGD (:class:`csr.attacks.MarginPGD`, α = ``alpha_test``)
+      scored under its own examples' weights (the attacker perturbs and samples).
+
+    Every weighted accuracy gives misclassified examples (margin < 0, weight > 1) more mass
+    than correct ones (weight < 1), so ``A_sa ≤ A_rob`` always; ``A_tr ≤ A_sa`` holds when the
+    weighted attack is the stronger one against the weighted score (checked, not assumed).
+    """
+    from .attacks import PGD, MarginPGD, margin_weights
+
+    common = dict(eps=eps, steps=steps, alpha=step_size, norm=norm, seed=seed)
+    nat = metrics.accuracy(predict(model, x, batch_size), y)
+    logits, pred = adversarial_predictions(PGD(model, **common), x, y, batch_size)
+    w = margin_weights(logits, y, alpha_test, normalize=False)
+    ok = pred == y
+    logits_tr, pred_tr = adversarial_predictions(MarginPGD(model, weight_alpha=alpha_test, **common), x, y, batch_size)
+    w_tr = margin_weights(logits_tr, y, alpha_test, normalize=False)
+    return {
+        "natural": nat,
+        "A_rob": metrics.accuracy(pred, y),
+        "A_sa": metrics.weighted_accuracy(ok, w),
+        "A_tr": metrics.weighted_accuracy(pred_tr == y, w_tr),
+        "alpha_test": alpha_test,
+        "eps": eps,
+        "steps": steps,
+    }

@@ -48,6 +48,11 @@ __all__ = [
     "robust_cost",
     "overall_robust_error",
     "misclassification_cost",
+    "weighted_accuracy",
+    "conv_weights",
+    "fuzziness",
+    "layer_fuzziness",
+    "sorted_weight_magnitudes",
 ]
 
 
@@ -396,3 +401,86 @@ def misclassification_cost(pred: Any, y: Any, C: Any) -> float:
     if t.size == 0:
         raise ValueError("misclassification cost of an empty set is undefined: pred and y are empty")
     return float(Cv[t, p].mean())
+
+
+# --------------------------------------------------------------------------------------------
+# non-uniform attacks (Zeng et al.)
+# --------------------------------------------------------------------------------------------
+def weighted_accuracy(correct: Any, weights: Any) -> float:
+    """Accuracy under a non-uniform distribution over examples: ``Σ w_n·1[correct_n] / Σ w_n``.
+
+    Zeng et al.'s A_sa / A_tr with ``w = exp(−α_test·margin)`` of the adversarial outputs (see
+    :func:`csr.evaluate.nonuniform_report`); uniform weights give the plain accuracy.
+
+    >>> weighted_accuracy([True, False], [1.0, 3.0])
+    0.25
+    """
+    c = _to_numpy(correct, "correct").astype(bool).ravel()
+    w = _to_numpy(weights, "weights").astype(float).ravel()
+    _same_n(c, w, "correct", "weights")
+    if c.size == 0:
+        raise ValueError("weighted accuracy of an empty set is undefined")
+    if not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+        raise ValueError("weights must be finite, >= 0 and not all zero")
+    return float((w * c).sum() / w.sum())
+
+
+# --------------------------------------------------------------------------------------------
+# conv weights: fuzziness and the Min-Max property (Shen et al.)
+# --------------------------------------------------------------------------------------------
+def conv_weights(model: Any) -> list:
+    """The weight tensors of the model's convolution layers (``nn.Conv1d/2d/3d``), in order."""
+    import torch.nn as nn
+
+    return [m.weight for m in model.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d))]
+
+
+def fuzziness(w: Any, eps: float = 1e-6):
+    """Fuzziness of a weight tensor (De Luca–Termini fuzzy entropy of its memberships).
+
+    Memberships ``μ_i = |w_i| / max_j |w_j|`` place every weight in the layer's magnitude
+    interval ``[0, max|w|]``; the fuzziness is
+
+    ``F(w) = −(1/n) Σ_i [μ_i ln μ_i + (1 − μ_i) ln(1 − μ_i)]``  (``0 ln 0 = 0``),
+
+    in ``[0, ln 2]``: 0 when every weight is 0 or of the largest magnitude (the "Min-Max
+    property"), ln 2 when every weight sits at the middle of the interval. An all-zero tensor
+    has fuzziness 0. Memberships are clamped to ``[eps, 1 − eps]`` so the value is
+    differentiable (the clamp changes it by less than ``2·eps·(1 − ln eps)``).
+
+    w : any-shape tensor (torch → a differentiable 0-d tensor; otherwise a float).
+
+    >>> import torch
+    >>> round(float(fuzziness(torch.tensor([0.5, 1.0, -1.0, 0.0]))), 4)  # (ln 2 + 0 + 0 + 0) / 4
+    0.1733
+    """
+    import torch
+
+    if not isinstance(w, torch.Tensor):
+        return float(fuzziness(torch.as_tensor(np.asarray(w, dtype=float)), eps))
+    a = w.abs().flatten()
+    if a.numel() == 0:
+        raise ValueError("fuzziness of an empty weight tensor is undefined")
+    top = a.max()
+    if float(top.detach()) == 0.0:
+        return a.sum() * 0.0
+    mu = (a / top).clamp(eps, 1 - eps)
+    return -(mu * mu.log() + (1 - mu) * (1 - mu).log()).mean()
+
+
+def layer_fuzziness(model: Any) -> dict[str, float]:
+    """``{"fuzz_conv1": F(W_1), "fuzz_conv2": ...}`` for the model's conv layers (no gradients)."""
+    import torch
+
+    with torch.no_grad():
+        return {f"fuzz_conv{i + 1}": float(fuzziness(w)) for i, w in enumerate(conv_weights(model))}
+
+
+def sorted_weight_magnitudes(model: Any, normalize: bool = True) -> dict[str, np.ndarray]:
+    """Per conv layer, the weights' magnitudes sorted ascending (``/ max`` when ``normalize``):
+    the curves of Shen et al.'s Figs. 3–4 (a Min-Max layer is flat near 0 and near 1)."""
+    out = {}
+    for i, w in enumerate(conv_weights(model)):
+        a = np.sort(np.abs(w.detach().cpu().numpy().ravel()))
+        out[f"conv{i + 1}"] = a / a[-1] if normalize and a[-1] > 0 else a
+    return out
