@@ -344,7 +344,7 @@ class Counts:
         if union not in UNIONS:
             raise ValueError(f"unknown union {union!r}; known: {', '.join(UNIONS)}")
         C = sensitive_targets(cost, self.m)
-        N, m, n, sigma = len(self.y), self.m, self.n, self.sigma
+        N, n, sigma = len(self.y), self.n, self.sigma
         rows = np.arange(N)
         ca = self.selection()
         omega = C[self.y] > 0  # (N, m)

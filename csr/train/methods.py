@@ -167,11 +167,12 @@ def cs_ce(model: nn.Module, x: torch.Tensor, y: torch.Tensor, ctx: MethodContext
 
 @register_method(
     "pgd_at",
-    defaults={"steps": 10, "step_size": 0.0, "random_start": True, "eval_mode": True},
+    defaults={"steps": 10, "step_size": 0.0, "random_start": True, "eval_mode": True, "clean_weight": 0.0},
     adversarial=True,
 )
 def pgd_at(model: nn.Module, x: torch.Tensor, y: torch.Tensor, ctx: MethodContext):
-    """Madry et al. adversarial training: CE on PGD examples at the current ε.
+    """Madry et al. adversarial training: CE on PGD examples at the current ε
+    (plus ``clean_weight``·CE on the clean batch, Goodfellow et al.'s mixed loss).
 
     ``step_size = 0`` means the attack's default 2.5·ε/steps.
     """
@@ -192,4 +193,7 @@ def pgd_at(model: nn.Module, x: torch.Tensor, y: torch.Tensor, ctx: MethodContex
     else:
         x_adv = x
     logits = model(x_adv)
-    return F.cross_entropy(logits, y), {"adv_acc": _acc(logits, y)}
+    loss = F.cross_entropy(logits, y)
+    if k["clean_weight"]:
+        loss = loss + k["clean_weight"] * F.cross_entropy(model(x), y)
+    return loss, {"adv_acc": _acc(logits, y)}

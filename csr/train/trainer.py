@@ -30,7 +30,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 import torch
@@ -39,11 +39,18 @@ import torch.nn.functional as F
 
 from .. import costs as costs_mod
 from ..data import DATASETS, Splits, load_dataset, subsample
+from ..metrics import layer_fuzziness
 from ..models import MODELS, build_model
+from ..registry import Registry
 from ..utils import batched, config_hash, environment, resolve_device, runs_dir, seed_everything, to_jsonable
 from .methods import METHODS, MethodContext
 
-__all__ = ["TrainConfig", "RunResult", "train", "load_run", "lr_at", "eps_at"]
+__all__ = ["TrainConfig", "RunResult", "TRACKERS", "train", "load_run", "lr_at", "eps_at"]
+
+#: Per-epoch statistics of the model itself (``fn(model) -> {column: float}``), named in
+#: ``TrainConfig.track``; their columns join ``metrics.csv``.
+TRACKERS: Registry[Callable[[nn.Module], dict[str, float]]] = Registry("tracker")
+TRACKERS.register("fuzziness", layer_fuzziness)
 
 _OPTIMIZERS = ("sgd", "adam")
 _SCHEDULES = ("constant", "step", "multistep", "cosine")
@@ -91,6 +98,8 @@ class TrainConfig:
     # e.g. {"method": "wk"} adds val_cert_robust_error and, with a cost matrix,
     # val_cert_cs_robust_error (binary C) / val_cert_robust_cost.
     val_certify: dict[str, Any] | None = None
+    # Per-epoch model statistics from :data:`TRACKERS`, e.g. ["fuzziness"] (per conv layer)
+    track: list[str] = field(default_factory=list)
     device: str = "auto"
     progress: bool = True
 
@@ -125,6 +134,9 @@ class TrainConfig:
         check(self.n_val is None or (is_int(self.n_val) and self.n_val > 0), "n_val must be a positive integer or None")
         check(isinstance(self.method_kwargs, dict), "method_kwargs must be a dict")
         check(isinstance(self.model_kwargs, dict), "model_kwargs must be a dict")
+        check(isinstance(self.track, list), f"track must be a list of names, got {self.track!r}")
+        for name in self.track:
+            TRACKERS.get(name)
         DATASETS.get(self.dataset)  # unknown names → ValueError listing the known ones
         MODELS.get(self.model)
         spec = METHODS.get(self.method)
@@ -359,6 +371,8 @@ def train(
             row.update(_attack_eval(model, xval, yval, device, cfg.val_attack))
         if cfg.val_certify:
             row.update(_certify_eval(model, xval, yval, device, cfg, cost))
+        for name in cfg.track:
+            row.update(TRACKERS.get(name)(model))
         row["time_s"] = time.perf_counter() - t0
         history.append(row)
 
