@@ -10,8 +10,6 @@ Usage: ``python benchmarks/attacks.py [--device auto] [--reps 7] [--batch 256]``
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
 import torch.nn.functional as F
@@ -19,21 +17,7 @@ import torch.nn.functional as F
 from csr.attacks import PGD, pairwise_reach
 from csr.data import load_dataset
 from csr.models import build_model
-from csr.utils import resolve_device
-
-
-def median_time(fn, reps: int, device: torch.device) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(reps):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+from csr.utils import median_time, resolve_device
 
 
 def main() -> None:

@@ -19,8 +19,6 @@ Usage: ``python benchmarks/smoothing.py [--device auto] [--reps 5] [--batch 1000
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 import torch
@@ -28,21 +26,7 @@ import torch
 from csr.certify.smoothing import Smooth
 from csr.data import load_dataset
 from csr.models import build_model
-from csr.utils import resolve_device
-
-
-def median_time(fn, reps: int, device: torch.device) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(reps):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+from csr.utils import median_time, resolve_device
 
 
 def per_example_loop(model: torch.nn.Module, x: torch.Tensor, n: int, sigma: float, batch: int, m: int) -> np.ndarray:

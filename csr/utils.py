@@ -11,7 +11,7 @@ import os
 import platform
 import random
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import torch
@@ -125,3 +125,22 @@ def batched(n: int, batch_size: int) -> Iterable[slice]:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     for start in range(0, n, batch_size):
         yield slice(start, min(n, start + batch_size))
+
+
+def median_time(fn: Callable[[], Any], reps: int, device: torch.device) -> float:
+    """Median wall time of ``reps`` calls of ``fn`` after one warm-up call (CUDA synchronised):
+    what the benchmark scripts compare against a peer measured in the same run."""
+    import statistics
+    import time
+
+    fn()
+    times = []
+    for _ in range(reps):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        t0 = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
