@@ -131,6 +131,39 @@ PROFILES["cs_randomized_smoothing"] = {
                 cohen_r_alphas=[1.1, 2.0, 5.0, 10.0], omega_sizes=[1, 3, 5, 7, 9], cifar=True),
 }
 
+# Shen et al.: one model per protected class p (protect:p, c = 10); six attacks at ε (ℓ∞) and
+# eps_l2 (BIM-ℓ2), in pixel space. The authors' code attacks at ε = 0.3 in *normalised* MNIST
+# units, i.e. ε ≈ 0.092 in pixels: our ε = 0.1.
+_SHEN_COMMON = dict(dataset="mnist5k", model="mnist_small", eps=0.1, eps_l2=1.0, c=10.0, lam=1.0, gamma=1.0,
+                    l2=1e-3, batch_size=64, lr=1e-3, cifar=False)
+PROFILES["shen_cost_sensitive_classes"] = {
+    "smoke": dict(_SHEN_COMMON, n_train=600, n_eval=200, epochs=2, train_steps=3, eval_steps=5,
+                  protected=[3], fig_protected=3),
+    "cpu": dict(_SHEN_COMMON, n_train=None, n_eval=None, epochs=6, train_steps=5, eval_steps=20,
+                protected=list(range(10)), fig_protected=3),
+    # The authors' code: LeNet, Adam 1e-3, 10 epochs per protected class (CIFAR-10: 50).
+    "gpu": dict(_SHEN_COMMON, dataset="mnist", model="lenet", n_train=None, n_eval=None, epochs=10,
+                train_steps=10, eval_steps=40, protected=list(range(10)), fig_protected=3, cifar=True,
+                cifar_model="lenet", cifar_eps=8 / 255, cifar_eps_l2=0.5, cifar_epochs=50),
+}
+
+# Zeng et al.: PGD / TRADES with and without the margin weights; A_rob, A_sa, A_tr at α_test.
+_ZENG_COMMON = dict(dataset="mnist5k", model="mnist_small", eps=0.3, beta=6.0, alpha_train=1.0,
+                    alpha_tests=[1.0, 1.5, 2.0], batch_size=64, lr=1e-3, cifar=False)
+PROFILES["zeng_weighted_minimax"] = {
+    "smoke": dict(_ZENG_COMMON, eps=0.2, n_train=500, n_eval=200, epochs=2, eps_warmup_epochs=1, train_steps=3,
+                  eval_steps=5, alpha_trains=[2.0]),
+    # 3,000 digits cannot carry ε = 0.3 in a few epochs (PGD training stays at chance): ε = 0.2,
+    # reached after 3 warm-up epochs.
+    "cpu": dict(_ZENG_COMMON, eps=0.2, n_train=None, n_eval=500, epochs=8, eps_warmup_epochs=3, train_steps=7,
+                eval_steps=20, alpha_trains=[0.5, 2.0]),
+    # The public code's settings: MNIST ε = 0.3, 40 steps, 100 epochs; CIFAR-10 ResNet-18,
+    # ε = 8/255, TRADES β = 5, α = 2.
+    "gpu": dict(_ZENG_COMMON, dataset="mnist", n_train=None, n_eval=None, epochs=100, eps_warmup_epochs=10,
+                train_steps=40, eval_steps=40, alpha_trains=[0.5, 1.5, 2.0], cifar=True, cifar_model="resnet18",
+                cifar_eps=8 / 255, cifar_epochs=100, cifar_beta=5.0, cifar_alpha_train=2.0),
+}
+
 # Expected types of the common parameters (None always allowed where the profile fills it).
 _TYPES: dict[str, tuple[type, ...]] = {
     "profile": (str,),
@@ -173,6 +206,13 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "gamma_grid": (list,),
     "cohen_r_alphas": (list,),
     "omega_sizes": (list,),
+    "protected": (list, int),
+    "c": (int, float),
+    "gamma": (int, float),
+    "eps_l2": (int, float),
+    "alpha_tests": (list,),
+    "alpha_trains": (list,),
+    "alpha_train": (int, float),
 }
 
 
@@ -213,6 +253,19 @@ def settings_for(notebook: str, profile: str, **overrides: Any) -> dict[str, Any
         v = out.get(name)
         if v is not None and not (math.isfinite(v) and v > 0):
             raise ParameterError(f"parameter {name!r} (noise level) must be a finite number > 0, got {v!r}")
+    if notebook == "shen_cost_sensitive_classes":
+        prot = out["protected"]
+        prot = [prot] if isinstance(prot, int) and not isinstance(prot, bool) else prot
+        if not prot or any(isinstance(p, bool) or not isinstance(p, int) or not 0 <= p <= 9 for p in prot):
+            raise ParameterError(f"parameter 'protected' must be a class index 0..9 or a non-empty list of them, got {out['protected']!r}")
+        out["protected"] = list(prot)
+        if not (math.isfinite(out["c"]) and out["c"] > 0):
+            raise ParameterError(f"parameter 'c' (cost of the protected class) must be a finite number > 0, got {out['c']!r}")
+    if notebook == "zeng_weighted_minimax":
+        for name in ("alpha_tests", "alpha_trains"):
+            for a in out[name]:
+                if isinstance(a, bool) or not isinstance(a, (int, float)) or not (math.isfinite(a) and a >= 0):
+                    raise ParameterError(f"parameter {name!r} must hold finite numbers >= 0, got {a!r}")
     if notebook == "cs_randomized_smoothing":
         a = out["alpha"]
         if not 0 < a < 1:

@@ -1,0 +1,140 @@
+"""The empirical protocols of Shen et al. (protected classes) and Zeng et al. (non-uniform
+attacks) on top of the trainer, the attacks and :mod:`csr.evaluate`.
+
+One object per notebook holds the profile's training settings and evaluates each model once
+per threat: every evaluation is saved as ``eval-*.json`` in the evaluated run's directory,
+keyed by what determines it, and the chapters' tables are read back from those files.
+
+Example
+-------
+>>> from csr.profiles import setup
+>>> S = setup("shen_cost_sensitive_classes", profile="smoke", verbose=False)
+>>> study = AdversarialStudy(S)
+>>> cfg = study.config("csa", cost="protect:3")
+>>> cfg.method, cfg.eps, cfg.method_kwargs["steps"]
+('csa', 0.1, 3)
+>>> sorted(study.attacks(torch.nn.Linear(784, 10)))
+['BIM-l2', 'BIM-linf', 'CW', 'FGSM', 'MIM', 'PGD']
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+import torch
+from torch import nn
+
+from . import costs
+from .attacks import BIM, CW, FGSM, MIM, PGD, Attack
+from .evaluate import Report, attack_report, cached, nonuniform_report, per_class_attack_accuracy
+from .profiles import Setup
+from .train import METHODS, RunResult, TrainConfig, train
+from .utils import REPO_ROOT, config_hash, to_jsonable
+
+__all__ = ["AdversarialStudy", "paper_results"]
+
+
+def paper_results(name: str) -> dict[str, Any]:
+    """What ``data/paper_results/<name>.json`` records about a paper (and its public code)."""
+    return json.loads((REPO_ROOT / "data" / "paper_results" / f"{name}.json").read_text())
+
+
+class AdversarialStudy:
+    """Training and attack evaluation for a notebook :class:`~csr.profiles.Setup` ``S``.
+
+    Profile keys used: dataset, model, epochs, batch_size, lr, n_train, eps, train_steps,
+    eval_steps, eps_l2 (Shen's BIM-ℓ2), seed, device.
+    """
+
+    def __init__(self, S: Setup):
+        self.S, self.P = S, S.settings
+        self.m = S.splits.num_classes
+
+    def cost(self, spec: Any) -> costs.CostMatrix:
+        return costs.load(spec, self.m, class_names=self.S.splits.class_names)
+
+    # --- training ---------------------------------------------------------------------------
+    def config(self, method: str, cost: Any = None, *, track: tuple[str, ...] = (), val_attack: bool = False,
+               **method_kwargs: Any) -> TrainConfig:
+        """The run's config: the profile's data, model and optimiser, ε and inner-attack steps
+        (for adversarial methods), every method parameter explicit, the last epoch kept."""
+        P = self.P
+        spec = METHODS.get(method)
+        kw = dict(method_kwargs)
+        if spec.adversarial and "steps" in spec.defaults:
+            kw.setdefault("steps", P["train_steps"])
+        kw = spec.resolve_kwargs(kw)
+        va = None
+        if val_attack:
+            va = {"name": "pgd", "eps": P["eps"], "steps": P["eval_steps"], "n": 200, "seed": 0}
+        return TrainConfig(
+            dataset=P["dataset"], model=P["model"], method=method, method_kwargs=kw,
+            cost_matrix=None if cost is None else self.cost(cost).to_list(),
+            epochs=P["epochs"], batch_size=P["batch_size"], optimizer="adam", lr=P["lr"], n_train=P["n_train"],
+            eps=P["eps"] if spec.adversarial else 0.0, eps_warmup_epochs=P.get("eps_warmup_epochs", 0) if spec.adversarial else 0,
+            seed=P.get("seed", 0), select_metric="epoch",
+            track=list(track), val_attack=va, device=P.get("device", "auto"), progress=False,
+        )
+
+    def run(self, method: str, cost: Any = None, **kw: Any) -> RunResult:
+        return train(self.config(method, cost, **kw), splits=self.S.splits)
+
+    # --- evaluation -------------------------------------------------------------------------
+    def attacks(self, model: nn.Module) -> dict[str, Attack]:
+        """Shen et al.'s six evaluation attacks at the profile's ε (ℓ∞) and ``eps_l2`` (ℓ2)."""
+        P = self.P
+        e, k = P["eps"], P["eval_steps"]
+        return {
+            "FGSM": FGSM(model, eps=e),
+            "PGD": PGD(model, eps=e, steps=k, seed=0),
+            "CW": CW(model, eps=e, steps=k, seed=0),
+            "MIM": MIM(model, eps=e, steps=k),
+            "BIM-l2": BIM(model, eps=P["eps_l2"], steps=k, norm="l2"),
+            "BIM-linf": BIM(model, eps=e, steps=k),
+        }
+
+    def _cached_json(self, run: RunResult, kind: str, key: dict[str, Any], compute: Callable[[], Any]) -> Any:
+        path = Path(run.run_dir) / f"eval-{kind}-{config_hash(key)}.json"
+        if not path.exists():
+            doc = {"key": key, "result": compute()}
+            tmp = path.with_suffix(".json.tmp")
+            tmp.write_text(json.dumps(to_jsonable(doc), indent=1))
+            tmp.replace(path)
+        return json.loads(path.read_text())["result"]
+
+    def class_accuracy(self, run: RunResult, classes: list[int] | None = None) -> pd.DataFrame:
+        """Accuracy of each class (columns) clean and under each of the six attacks (rows), on the
+        evaluation digits of ``classes`` (default: all); cached next to the run."""
+        x, y = self.S.x_eval, self.S.y_eval
+        if classes is not None:
+            keep = torch.isin(y, torch.tensor(classes, device=y.device))
+            x, y = x[keep], y[keep]
+        attacks = self.attacks(run.model)
+        key = {"attacks": {k: repr(a) for k, a in attacks.items()}, "classes": classes, "n": len(y)}
+
+        def compute() -> dict:
+            tab = per_class_attack_accuracy(run.model, attacks, x, y, self.m)
+            return {str(r): [float(v) for v in tab.loc[r]] for r in tab.index}
+
+        res = self._cached_json(run, "attacks", key, compute)
+        tab = pd.DataFrame(res, index=range(self.m)).T
+        return tab if classes is None else tab[classes]
+
+    def nonuniform(self, run: RunResult, alpha_test: float) -> dict[str, float]:
+        """Zeng et al.'s natural, A_rob, A_sa, A_tr at ``alpha_test`` (cached next to the run)."""
+        P = self.P
+        key = {"eps": P["eps"], "steps": P["eval_steps"], "alpha_test": float(alpha_test), "n": len(self.S.y_eval)}
+        return self._cached_json(run, "nonuniform", key, lambda: nonuniform_report(
+            run.model, self.S.x_eval, self.S.y_eval, P["eps"], float(alpha_test), steps=P["eval_steps"]))
+
+    def cost_report(self, run: RunResult, cost: Any) -> Report:
+        """Targeted-PGD report for a cost matrix (robust cost, cost-sensitive robust error, pairwise
+        errors; :func:`csr.evaluate.attack_report`), cached next to the run."""
+        P = self.P
+        C = self.cost(cost)
+        attack = PGD(run.model, eps=P["eps"], steps=P["eval_steps"], seed=0)
+        key = config_hash({"cost": C.to_list(), "attack": repr(attack), "n": len(self.S.y_eval)})
+        return cached(Path(run.run_dir) / f"eval-cost-{key}.json",
+                      lambda: attack_report(run.model, attack, self.S.x_eval, self.S.y_eval, C))
