@@ -462,7 +462,7 @@ def test_bad_calls_raise(attack_mlp, attack_batch):
         attack(x, y, target=12)
     with pytest.raises(ValueError, match="model must be a torch.nn.Module"):
         PGD(lambda z: z, eps=0.1)
-    with pytest.raises(ValueError, match=r"unknown attack 'deepfool'; known attacks: bim, cw, fgsm, mim, pgd"):
+    with pytest.raises(ValueError, match=r"unknown attack 'deepfool'; known attacks: bim, cw, fgsm, margin_pgd, mim, pgd"):
         build_attack("deepfool", attack_mlp, eps=0.1)
     with pytest.raises(ValueError, match="unexpected argument"):
         build_attack("fgsm", attack_mlp, eps=0.1, steps=3)
