@@ -9,6 +9,7 @@ from .trainer import TRACKERS, RunResult, TrainConfig, eps_at, load_run, lr_at, 
 from . import certified  # noqa: E402,F401  (registers the certified methods: robust, cs_robust)
 from . import smoothing  # noqa: E402,F401  (registers gaussian, cohen_r, macer, cs_macer)
 from . import adversarial  # noqa: E402,F401  (trades, csa, csa_l2, cse, cse_adv, pgd_weighted, trades_weighted)
+from . import wpgd  # noqa: E402,F401  (wpgd)
 
 __all__ = [
     "METHODS",
