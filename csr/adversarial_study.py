@@ -1,5 +1,5 @@
-"""The empirical protocols of Shen et al. (protected classes) and Zeng et al. (non-uniform
-attacks) on top of the trainer, the attacks and :mod:`csr.evaluate`.
+"""The empirical protocols of Shen et al. (protected classes), Zeng et al. (non-uniform
+attacks) and Terzi et al. (WPGD) on top of the trainer, the attacks and :mod:`csr.evaluate`.
 
 One object per notebook holds the profile's training settings and evaluates each model once
 per threat: every evaluation is saved as ``eval-*.json`` in the evaluated run's directory,
@@ -22,13 +22,15 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
 from . import costs
 from .attacks import BIM, CW, FGSM, MIM, PGD, Attack
-from .evaluate import Report, attack_report, cached, nonuniform_report, per_class_attack_accuracy
+from .evaluate import (Report, adversarial_predictions, attack_report, cached, nonuniform_report,
+                       per_class_attack_accuracy)
 from .profiles import Setup
 from .train import METHODS, RunResult, TrainConfig, train
 from .utils import REPO_ROOT, config_hash, to_jsonable
@@ -57,10 +59,11 @@ class AdversarialStudy:
 
     # --- training ---------------------------------------------------------------------------
     def config(self, method: str, cost: Any = None, *, track: tuple[str, ...] = (), val_attack: bool = False,
-               **method_kwargs: Any) -> TrainConfig:
-        """The run's config: the profile's data, model and optimiser, ε and inner-attack steps
-        (for adversarial methods), every method parameter explicit, the last epoch kept."""
-        P = self.P
+               eps: float | None = None, **method_kwargs: Any) -> TrainConfig:
+        """The run's config: the profile's data, model and optimiser, ε (``eps`` overrides it) and
+        inner-attack steps (for adversarial methods), every method parameter explicit, the last
+        epoch kept."""
+        P = dict(self.P) if eps is None else {**self.P, "eps": float(eps)}
         spec = METHODS.get(method)
         kw = dict(method_kwargs)
         if spec.adversarial and "steps" in spec.defaults:
@@ -128,6 +131,27 @@ class AdversarialStudy:
         key = {"eps": P["eps"], "steps": P["eval_steps"], "alpha_test": float(alpha_test), "n": len(self.S.y_eval)}
         return self._cached_json(run, "nonuniform", key, lambda: nonuniform_report(
             run.model, self.S.x_eval, self.S.y_eval, P["eps"], float(alpha_test), steps=P["eval_steps"]))
+
+    def predictions(self, run: RunResult, eps: float | None = None) -> dict[str, Any]:
+        """Clean and PGD predictions (at the profile's ε, or ``eps``) on the evaluation inputs, with
+        the clean predictions' entropy (nats): ``{"y", "clean", "pgd", "entropy"}`` as NumPy arrays
+        (cached next to the run)."""
+        from .attacks import predict
+        from .train.wpgd import prediction_entropy
+
+        P = self.P
+        attack = PGD(run.model, eps=P["eps"] if eps is None else float(eps), steps=P["eval_steps"], seed=0)
+        key = {"attack": repr(attack), "n": len(self.S.y_eval)}
+
+        def compute() -> dict:
+            x, y = self.S.x_eval, self.S.y_eval
+            with torch.no_grad():
+                ent = torch.cat([prediction_entropy(run.model(x[i:i + 512])) for i in range(0, len(y), 512)])
+            _, pgd = adversarial_predictions(attack, x, y)
+            return {"y": y.tolist(), "clean": predict(run.model, x).tolist(), "pgd": pgd.tolist(), "entropy": ent.tolist()}
+
+        res = self._cached_json(run, "preds", key, compute)
+        return {k: np.asarray(v) for k, v in res.items()}
 
     def cost_report(self, run: RunResult, cost: Any) -> Report:
         """Targeted-PGD report for a cost matrix (robust cost, cost-sensitive robust error, pairwise

@@ -164,6 +164,20 @@ PROFILES["zeng_weighted_minimax"] = {
                 cifar_eps=8 / 255, cifar_epochs=100, cifar_beta=5.0, cifar_alpha_train=2.0),
 }
 
+# Terzi et al.: CE, PGD and WPGD (p grows) on mnist5k with the visual metric; the toy 3-class
+# problem; binary similar / dissimilar pairs, balanced and 0.3-unbalanced.
+_TERZI_COMMON = dict(dataset="mnist5k", model="mnist_small", eps=0.1, lam=1.0, batch_size=64, lr=1e-3,
+                     toy_eps=[0.05, 0.15], toy_epochs=20, pairs=["mnist5k_49", "mnist5k_01"], cifar=False)
+PROFILES["terzi_wpgd"] = {
+    "smoke": dict(_TERZI_COMMON, n_train=600, n_eval=200, epochs=2, train_steps=3, eval_steps=5, p_list=[1.0, 10.0],
+                  toy_eps=[0.15], toy_epochs=5, pair_epochs=2),
+    "cpu": dict(_TERZI_COMMON, n_train=None, n_eval=None, epochs=6, train_steps=5, eval_steps=20,
+                p_list=[1.0, 2.5, 10.0], pair_epochs=6),
+    "gpu": dict(_TERZI_COMMON, dataset="mnist", n_train=None, n_eval=None, epochs=20, train_steps=40, eval_steps=40,
+                p_list=[1.0, 2.5, 10.0], pair_epochs=20, cifar=True, cifar_model="resnet18", cifar_eps=8 / 255,
+                cifar_epochs=100),
+}
+
 # Expected types of the common parameters (None always allowed where the profile fills it).
 _TYPES: dict[str, tuple[type, ...]] = {
     "profile": (str,),
@@ -213,6 +227,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "alpha_tests": (list,),
     "alpha_trains": (list,),
     "alpha_train": (int, float),
+    "p": (int, float),
+    "p_list": (list,),
 }
 
 
@@ -266,6 +282,14 @@ def settings_for(notebook: str, profile: str, **overrides: Any) -> dict[str, Any
             for a in out[name]:
                 if isinstance(a, bool) or not isinstance(a, (int, float)) or not (math.isfinite(a) and a >= 0):
                     raise ParameterError(f"parameter {name!r} must hold finite numbers >= 0, got {a!r}")
+    if notebook == "terzi_wpgd":
+        if out.get("p") is not None:
+            out["p_list"] = [out["p"]]
+        for v in out["p_list"]:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v > 0):
+                raise ParameterError(f"parameter 'p' / 'p_list' must hold finite numbers > 0, got {v!r}")
+        if not (math.isfinite(out["lam"]) and out["lam"] > 0):
+            raise ParameterError(f"parameter 'lam' must be a finite number > 0, got {out['lam']!r}")
     if notebook == "cs_randomized_smoothing":
         a = out["alpha"]
         if not 0 < a < 1:

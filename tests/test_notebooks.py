@@ -51,7 +51,8 @@ def _stdout(nb) -> str:
 
 
 def test_every_cost_notebook_is_covered():
-    assert {"quickstart", "zhang_evans_2019", "cs_randomized_smoothing", "shen_cost_sensitive_classes"} <= set(COST_NOTEBOOKS)
+    assert {"quickstart", "zhang_evans_2019", "cs_randomized_smoothing", "shen_cost_sensitive_classes",
+            "terzi_wpgd"} <= set(COST_NOTEBOOKS)
 
 
 @pytest.mark.slow
