@@ -29,7 +29,7 @@ from torch import nn
 
 from . import costs
 from .attacks import BIM, CW, FGSM, MIM, PGD, Attack
-from .evaluate import (Report, adversarial_predictions, attack_report, cached, nonuniform_report,
+from .evaluate import (Report, adversarial_predictions, attack_report, cached, nonuniform_reports,
                        per_class_attack_accuracy)
 from .profiles import Setup
 from .train import METHODS, RunResult, TrainConfig, train
@@ -126,11 +126,15 @@ class AdversarialStudy:
         return tab if classes is None else tab[classes]
 
     def nonuniform(self, run: RunResult, alpha_test: float) -> dict[str, float]:
-        """Zeng et al.'s natural, A_rob, A_sa, A_tr at ``alpha_test`` (cached next to the run)."""
+        """Zeng et al.'s natural, A_rob, A_sa, A_tr at ``alpha_test`` (cached next to the run).
+
+        The profile's ``alpha_tests`` are evaluated together (one uniform PGD pass for all of them)."""
         P = self.P
-        key = {"eps": P["eps"], "steps": P["eval_steps"], "alpha_test": float(alpha_test), "n": len(self.S.y_eval)}
-        return self._cached_json(run, "nonuniform", key, lambda: nonuniform_report(
-            run.model, self.S.x_eval, self.S.y_eval, P["eps"], float(alpha_test), steps=P["eval_steps"]))
+        alphas = sorted({float(a) for a in P.get("alpha_tests", [])} | {float(alpha_test)})
+        key = {"eps": P["eps"], "steps": P["eval_steps"], "alpha_tests": alphas, "n": len(self.S.y_eval)}
+        rows = self._cached_json(run, "nonuniform", key, lambda: nonuniform_reports(
+            run.model, self.S.x_eval, self.S.y_eval, P["eps"], alphas, steps=P["eval_steps"]))
+        return next(r for r in rows if r["alpha_test"] == float(alpha_test))
 
     def predictions(self, run: RunResult, eps: float | None = None) -> dict[str, Any]:
         """Clean and PGD predictions (at the profile's ε, or ``eps``) on the evaluation inputs, with

@@ -33,7 +33,7 @@ from .costs import CostMatrix
 from .utils import to_jsonable
 
 __all__ = ["Report", "report_from_reach", "attack_report", "certified_report", "cached", "reports_table",
-           "adversarial_predictions", "per_class_attack_accuracy", "nonuniform_report"]
+           "adversarial_predictions", "per_class_attack_accuracy", "nonuniform_report", "nonuniform_reports"]
 
 
 @dataclass
@@ -206,21 +206,32 @@ def nonuniform_report(
     than correct ones (weight < 1), so ``A_sa ≤ A_rob`` always; ``A_tr ≤ A_sa`` holds when the
     weighted attack is the stronger one against the weighted score (checked, not assumed).
     """
+    return nonuniform_reports(model, x, y, eps, [alpha_test], steps=steps, step_size=step_size, norm=norm,
+                              batch_size=batch_size, seed=seed)[0]
+
+
+def nonuniform_reports(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha_tests: list[float], *,
+    steps: int = 40, step_size: float | None = None, norm: str = "linf", batch_size: int = 256, seed: int = 0,
+) -> list[dict[str, float]]:
+    """:func:`nonuniform_report` at every ``alpha_tests`` value; the clean pass and the uniform PGD
+    attack (which do not depend on α) run once, the margin-weighted attack once per α."""
     from .attacks import PGD, MarginPGD, margin_weights
 
     common = dict(eps=eps, steps=steps, alpha=step_size, norm=norm, seed=seed)
     nat = metrics.accuracy(predict(model, x, batch_size), y)
     logits, pred = adversarial_predictions(PGD(model, **common), x, y, batch_size)
-    w = margin_weights(logits, y, alpha_test, normalize=False)
     ok = pred == y
-    logits_tr, pred_tr = adversarial_predictions(MarginPGD(model, weight_alpha=alpha_test, **common), x, y, batch_size)
-    w_tr = margin_weights(logits_tr, y, alpha_test, normalize=False)
-    return {
-        "natural": nat,
-        "A_rob": metrics.accuracy(pred, y),
-        "A_sa": metrics.weighted_accuracy(ok, w),
-        "A_tr": metrics.weighted_accuracy(pred_tr == y, w_tr),
-        "alpha_test": alpha_test,
-        "eps": eps,
-        "steps": steps,
-    }
+    out = []
+    for a in alpha_tests:
+        logits_tr, pred_tr = adversarial_predictions(MarginPGD(model, weight_alpha=a, **common), x, y, batch_size)
+        out.append({
+            "natural": nat,
+            "A_rob": metrics.accuracy(pred, y),
+            "A_sa": metrics.weighted_accuracy(ok, margin_weights(logits, y, a, normalize=False)),
+            "A_tr": metrics.weighted_accuracy(pred_tr == y, margin_weights(logits_tr, y, a, normalize=False)),
+            "alpha_test": a,
+            "eps": eps,
+            "steps": steps,
+        })
+    return out
