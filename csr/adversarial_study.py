@@ -136,19 +136,31 @@ class AdversarialStudy:
             run.model, self.S.x_eval, self.S.y_eval, P["eps"], alphas, steps=P["eval_steps"]))
         return next(r for r in rows if r["alpha_test"] == float(alpha_test))
 
-    def predictions(self, run: RunResult, eps: float | None = None) -> dict[str, Any]:
+    def predictions(self, run: RunResult, eps: float | None = None, metric: Any = None) -> dict[str, Any]:
         """Clean and PGD predictions (at the profile's ε, or ``eps``) on the evaluation inputs, with
         the clean predictions' entropy (nats): ``{"y", "clean", "pgd", "entropy"}`` as NumPy arrays
-        (cached next to the run)."""
+        (cached next to the run).
+
+        ``metric`` (an (m, m) label metric): the attack maximises the metric's expected cost
+        ``Σ_j softmax_j·metric[y, j]`` (WPGD's loss with p = 1 and no entropy term) instead of
+        cross-entropy — a cost-aware attacker."""
         from .attacks import predict
-        from .train.wpgd import prediction_entropy
+        from .train.wpgd import prediction_entropy, wasserstein_objective
 
         P = self.P
-        attack = PGD(run.model, eps=P["eps"] if eps is None else float(eps), steps=P["eval_steps"], seed=0)
-        key = {"attack": repr(attack), "n": len(self.S.y_eval)}
+        x, y = self.S.x_eval, self.S.y_eval
+        key: dict[str, Any] = {"n": len(y)}
+        loss: dict[str, Any] = {}
+        if metric is not None:
+            M = np.asarray(getattr(metric, "values", metric), dtype=float)
+            if M.shape != (self.m, self.m):
+                raise ValueError(f"predictions: the metric must be {self.m}x{self.m}, got shape {M.shape}")
+            loss["loss"] = wasserstein_objective(torch.tensor(M, dtype=x.dtype, device=x.device), 1.0, float("inf"))
+            key["metric"] = M.tolist()
+        attack = PGD(run.model, eps=P["eps"] if eps is None else float(eps), steps=P["eval_steps"], seed=0, **loss)
+        key["attack"] = repr(attack)
 
         def compute() -> dict:
-            x, y = self.S.x_eval, self.S.y_eval
             with torch.no_grad():
                 ent = torch.cat([prediction_entropy(run.model(x[i:i + 512])) for i in range(0, len(y), 512)])
             _, pgd = adversarial_predictions(attack, x, y)

@@ -12,13 +12,14 @@
 
 Analyses: :func:`accuracy_gap` (``G = |C_pgd − C_ce|`` of row-normalised confusion matrices) and
 :func:`gap_correlation` (its Pearson correlation with the metric over the off-diagonal pairs),
-:func:`weighted_score` (``S = Σ_ij c_ij m_ij``).
+:func:`weighted_score` (``S = Σ_ij c_ij m_ij``), :func:`distance_groups` /
+:func:`mean_by_distance` (a pairwise rate averaged over the similar and the dissimilar pairs).
 
 Example
 -------
 >>> D = cifar10_semantic_metric()
->>> D[3, 5], D[3, 9], D[1, 9]  # cat-dog, cat-truck, automobile-truck
-(0.25, 1.0, 0.25)
+>>> [float(D[3, 5]), float(D[3, 9]), float(D[1, 9])]  # cat-dog, cat-truck, automobile-truck
+[0.25, 1.0, 0.25]
 """
 from __future__ import annotations
 
@@ -35,6 +36,9 @@ __all__ = [
     "accuracy_gap",
     "gap_correlation",
     "weighted_score",
+    "distance_groups",
+    "mean_by_distance",
+    "confusion_rates",
 ]
 
 # CIFAR-10 classes (torchvision order) under a small WordNet-style hypernym tree.
@@ -125,7 +129,8 @@ def visual_metric(x: Any, y: Any, num_classes: int, *, max_iter: int = 500, seed
     return D / D.max()
 
 
-def _row_normalised_confusion(pred: Any, y: Any, m: int) -> np.ndarray:
+def confusion_rates(pred: Any, y: Any, m: int) -> np.ndarray:
+    """Row-normalised confusion matrix ``m_ij`` (the fraction of class ``i`` predicted ``j``), (m, m)."""
     from .metrics import confusion_matrix
 
     cm = confusion_matrix(pred, y, m).astype(float)
@@ -135,7 +140,7 @@ def _row_normalised_confusion(pred: Any, y: Any, m: int) -> np.ndarray:
 def accuracy_gap(pred_a: Any, pred_b: Any, y: Any, num_classes: int) -> np.ndarray:
     """``G = |C_a − C_b|`` of the row-normalised confusion matrices of two models' predictions
     (Terzi et al.: a robust model ``a`` against a standard one ``b``), (m, m)."""
-    return np.abs(_row_normalised_confusion(pred_a, y, num_classes) - _row_normalised_confusion(pred_b, y, num_classes))
+    return np.abs(confusion_rates(pred_a, y, num_classes) - confusion_rates(pred_b, y, num_classes))
 
 
 def gap_correlation(G: np.ndarray, D: np.ndarray) -> float:
@@ -151,4 +156,35 @@ def weighted_score(pred: Any, y: Any, C: Any) -> float:
     """``S = Σ_ij c_ij·m_ij`` with ``m`` the row-normalised confusion matrix of ``pred`` (under
     attack): the metric-weighted rate of mistakes, lower is better."""
     Cv = np.asarray(getattr(C, "values", C), dtype=float)
-    return float((Cv * _row_normalised_confusion(pred, y, Cv.shape[0])).sum())
+    return float((Cv * confusion_rates(pred, y, Cv.shape[0])).sum())
+
+
+def distance_groups(D: Any, q: float = 0.25) -> dict[str, np.ndarray]:
+    """Boolean (m, m) masks of the *similar* pairs (off-diagonal entries of ``D`` at or below its
+    ``q``-quantile) and the *dissimilar* ones (at or above the ``(1 − q)``-quantile), ordered
+    pairs ``(true, other)``: ``{"similar": …, "dissimilar": …}``.
+
+    >>> D = np.array([[0, 1, 4], [1, 0, 2], [4, 2, 0]], dtype=float)
+    >>> g = distance_groups(D, q=1 / 3)
+    >>> np.argwhere(g["similar"]).tolist(), np.argwhere(g["dissimilar"]).tolist()
+    ([[0, 1], [1, 0]], [[0, 2], [2, 0]])
+    """
+    D = np.asarray(getattr(D, "values", D), dtype=float)
+    if D.ndim != 2 or D.shape[0] != D.shape[1] or D.shape[0] < 3:
+        raise ValueError(f"distance_groups needs a square metric of at least 3 classes, got shape {D.shape}")
+    if not 0 < q <= 0.5:
+        raise ValueError(f"distance_groups: q must lie in (0, 0.5], got {q}")
+    off = ~np.eye(D.shape[0], dtype=bool)
+    lo, hi = np.quantile(D[off], q), np.quantile(D[off], 1 - q)
+    return {"similar": off & (D <= lo), "dissimilar": off & (D >= hi)}
+
+
+def mean_by_distance(M: Any, D: Any, q: float = 0.25) -> dict[str, float]:
+    """Mean of a pairwise (m, m) rate ``M`` — a row-normalised confusion matrix, pairwise robust
+    errors — over the similar and the dissimilar pairs of :func:`distance_groups`."""
+    M = np.asarray(M, dtype=float)
+    g = distance_groups(D, q)
+    if M.shape != g["similar"].shape:
+        raise ValueError(f"mean_by_distance: M has shape {M.shape}, the metric {g['similar'].shape}")
+    return {k: float(M[mask].mean()) for k, mask in g.items()}
+

@@ -12,8 +12,8 @@ from torch import nn
 
 from csr import costs
 from csr.attacks import PGD, predict
-from csr.label_metrics import (accuracy_gap, cifar10_semantic_metric, gap_correlation, tree_metric, visual_metric,
-                               weighted_score)
+from csr.label_metrics import (accuracy_gap, cifar10_semantic_metric, confusion_rates, distance_groups, gap_correlation,
+                               mean_by_distance, tree_metric, visual_metric, weighted_score)
 from csr.train import METHODS, MethodContext, TrainConfig, train
 from csr.train.wpgd import prediction_entropy, wasserstein_loss, wasserstein_objective
 
@@ -128,3 +128,87 @@ def test_gap_and_score_by_hand():
     assert weighted_score(a, y, D) == pytest.approx(0.5 * 1 + 0.5 * 2)
     with pytest.raises(ValueError, match="square"):
         gap_correlation(G, D[:2])
+
+
+def test_binary_metric_without_entropy_is_plain_pgd():
+    """With two classes and λ = ∞ the Wasserstein loss is q_other·c, a monotone function of the
+    cross-entropy −log(1 − q_other): the sign-gradient steps, hence the attacks, coincide."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 2)).double()
+    x = torch.rand(64, 6, dtype=torch.float64)
+    y = torch.randint(0, 2, (64,))
+    C = torch.tensor([[0.0, 3.0], [3.0, 0.0]], dtype=torch.float64)
+    a = PGD(model, eps=0.2, steps=10, seed=1)(x, y)
+    b = PGD(model, eps=0.2, steps=10, seed=1, loss=wasserstein_objective(C, 2.5, math.inf))(x, y)
+    torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    # with the entropy term it is a different attack
+    c = PGD(model, eps=0.2, steps=10, seed=1, loss=wasserstein_objective(C, 1.0, 0.01))(x, y)
+    assert (c - a).abs().max() > 0.1
+
+
+def test_a_heavy_entropy_term_blunts_the_attack(toy_model):
+    """λ → 0 leaves −H/(λ log K): the attacker then seeks *confident* outputs, which from a
+    correctly classified input means more confidence in the true class — fewer successes."""
+    model, x, y = toy_model
+    C = torch.tensor(TOY_C)
+    right = predict(model, x) == y
+    x, y = x[right], y[right]
+    wins = lambda lam: float((predict(model, PGD(model, eps=0.15, steps=20, seed=0,
+                                                 loss=wasserstein_objective(C, 1.0, lam))(x, y)) != y).float().mean())
+    assert wins(math.inf) > 0.2 and wins(1e-3) < 0.5 * wins(math.inf), (wins(math.inf), wins(1e-3))
+
+
+def test_distance_groups_and_means_by_hand():
+    D = np.array([[0, 1, 4, 2], [1, 0, 3, 5], [4, 3, 0, 6], [2, 5, 6, 0]], float)
+    g = distance_groups(D, q=0.25)
+    # off-diagonal values 1,1,2,2,3,3,4,4,5,5,6,6: the 0.25 / 0.75 quantiles are 2 and 5
+    assert sorted(map(tuple, np.argwhere(g["similar"]).tolist())) == [(0, 1), (0, 3), (1, 0), (3, 0)]
+    assert sorted(map(tuple, np.argwhere(g["dissimilar"]).tolist())) == [(1, 3), (2, 3), (3, 1), (3, 2)]
+    M = np.arange(16, dtype=float).reshape(4, 4)
+    got = mean_by_distance(M, D, q=0.25)
+    assert got == {"similar": pytest.approx((1 + 3 + 4 + 12) / 4), "dissimilar": pytest.approx((7 + 11 + 13 + 14) / 4)}
+    y = np.array([0, 0, 1, 1])
+    assert confusion_rates(np.array([0, 1, 1, 0]), y, 2).tolist() == [[0.5, 0.5], [0.5, 0.5]]
+    with pytest.raises(ValueError, match="q must lie"):
+        distance_groups(D, q=0.7)
+    with pytest.raises(ValueError, match="at least 3 classes"):
+        distance_groups(D[:2, :2])
+    with pytest.raises(ValueError, match="M has shape"):
+        mean_by_distance(M[:3, :3], D)
+
+
+def test_cost_aware_predictions_are_the_wasserstein_attack(tmp_path):
+    """``AdversarialStudy.predictions(run, metric=D)``: PGD on the metric's expected cost, cached
+    next to the run under a key that holds the metric."""
+    from types import SimpleNamespace
+
+    from csr.adversarial_study import AdversarialStudy
+    from csr.profiles import setup
+
+    S = setup("terzi_wpgd", profile="smoke", verbose=False)
+    study = AdversarialStudy(S)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10)).eval()
+    run = SimpleNamespace(model=model, run_dir=str(tmp_path))
+    D = np.random.default_rng(0).uniform(0.1, 1, (10, 10))
+    np.fill_diagonal(D, 0)
+    got = study.predictions(run, metric=D)
+    want = PGD(model, eps=S.settings["eps"], steps=S.settings["eval_steps"], seed=0,
+               loss=wasserstein_objective(torch.tensor(D, dtype=torch.float32), 1.0, math.inf))(S.x_eval, S.y_eval)
+    np.testing.assert_array_equal(got["pgd"], predict(model, want).numpy())
+    plain = study.predictions(run)
+    assert len(list(tmp_path.glob("eval-preds-*.json"))) == 2
+    assert weighted_score(got["pgd"], got["y"], D) > weighted_score(plain["pgd"], plain["y"], D)
+    with pytest.raises(ValueError, match="must be 10x10"):
+        study.predictions(run, metric=D[:3, :3])
+
+
+def test_terzi_profile_entropy_weights():
+    from csr.profiles import ParameterError, settings_for
+
+    assert settings_for("terzi_wpgd", "cpu", lam=math.inf)["lam"] == math.inf
+    for bad in (0.0, -1.0, math.nan):
+        with pytest.raises(ParameterError, match="'lam' / 'lam_list' must hold numbers > 0"):
+            settings_for("terzi_wpgd", "smoke", lam=bad)
+    with pytest.raises(ParameterError, match="'lam_list'"):
+        settings_for("terzi_wpgd", "smoke", lam_list=[1.0, 0.0])
