@@ -187,4 +187,3 @@ def mean_by_distance(M: Any, D: Any, q: float = 0.25) -> dict[str, float]:
     if M.shape != g["similar"].shape:
         raise ValueError(f"mean_by_distance: M has shape {M.shape}, the metric {g['similar'].shape}")
     return {k: float(M[mask].mean()) for k, mask in g.items()}
-
