@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# No wheel cache: the CUDA build of torch is ~3 GB of wheels that a cache would keep twice.
+PIP := $(BIN)/python -m pip install -q --no-cache-dir
 PROFILE ?= cpu
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 CHAPTERS := $(patsubst notebooks/%,book/chapters/%,$(NOTEBOOKS))
@@ -24,10 +26,10 @@ help:
 # (Re)create the virtual environment when it is missing or requirements changed.
 $(STAMP): requirements.txt requirements-test.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -r requirements.txt
-	$(BIN)/python -m pip install -q --no-deps -r requirements-test.txt
-	$(BIN)/python -m pip install -q --no-deps -e .
+	$(PIP) --upgrade pip
+	$(PIP) -r requirements.txt
+	$(PIP) --no-deps -r requirements-test.txt
+	$(PIP) --no-deps -e .
 	touch $(STAMP)
 
 venv: $(STAMP)
