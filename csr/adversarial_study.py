@@ -18,7 +18,6 @@ Example
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Callable
 
@@ -33,14 +32,9 @@ from .evaluate import (Report, adversarial_predictions, attack_report, cached, n
                        per_class_attack_accuracy)
 from .profiles import Setup
 from .train import METHODS, RunResult, TrainConfig, train
-from .utils import REPO_ROOT, config_hash, to_jsonable
+from .utils import cached_json, config_hash, paper_results
 
 __all__ = ["AdversarialStudy", "paper_results"]
-
-
-def paper_results(name: str) -> dict[str, Any]:
-    """What ``data/paper_results/<name>.json`` records about a paper (and its public code)."""
-    return json.loads((REPO_ROOT / "data" / "paper_results" / f"{name}.json").read_text())
 
 
 class AdversarialStudy:
@@ -100,12 +94,7 @@ class AdversarialStudy:
 
     def _cached_json(self, run: RunResult, kind: str, key: dict[str, Any], compute: Callable[[], Any]) -> Any:
         path = Path(run.run_dir) / f"eval-{kind}-{config_hash(key)}.json"
-        if not path.exists():
-            doc = {"key": key, "result": compute()}
-            tmp = path.with_suffix(".json.tmp")
-            tmp.write_text(json.dumps(to_jsonable(doc), indent=1))
-            tmp.replace(path)
-        return json.loads(path.read_text())["result"]
+        return cached_json(path, lambda: {"key": key, "result": compute()})["result"]
 
     def class_accuracy(self, run: RunResult, classes: list[int] | None = None) -> pd.DataFrame:
         """Accuracy of each class (columns) clean and under each of the six attacks (rows), on the

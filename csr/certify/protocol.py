@@ -16,7 +16,6 @@ Example
 """
 from __future__ import annotations
 
-import json
 from typing import Any, Sequence
 
 import pandas as pd
@@ -24,14 +23,15 @@ import pandas as pd
 from .. import costs, evaluate
 from ..profiles import ZE_TASK_LABELS, Setup
 from ..train import RunResult, TrainConfig, train, tuning
-from ..utils import REPO_ROOT, config_hash
+from .. import utils
+from ..utils import config_hash
 
 __all__ = ["ZhangEvans", "paper_results"]
 
 
 def paper_results() -> dict[str, Any]:
     """The published numbers recorded in ``data/paper_results/zhang_evans_2019.json``."""
-    return json.loads((REPO_ROOT / "data" / "paper_results" / "zhang_evans_2019.json").read_text())
+    return utils.paper_results("zhang_evans_2019")
 
 
 class ZhangEvans:

@@ -16,7 +16,6 @@ Example
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,8 @@ import pandas as pd
 from .. import costs
 from ..profiles import Setup
 from ..train import METHODS, RunResult, TrainConfig, train
-from ..utils import REPO_ROOT, config_hash, to_jsonable
+from .. import utils
+from ..utils import config_hash
 from .smoothing import Counts, CSCertificate, Smooth
 
 __all__ = ["SmoothingStudy", "PAPER_TASKS", "paper_results"]
@@ -34,7 +34,7 @@ __all__ = ["SmoothingStudy", "PAPER_TASKS", "paper_results"]
 
 def paper_results() -> dict[str, Any]:
     """What ``data/paper_results/cs_randomized_smoothing.json`` records about the paper."""
-    return json.loads((REPO_ROOT / "data" / "paper_results" / "cs_randomized_smoothing.json").read_text())
+    return utils.paper_results("cs_randomized_smoothing")
 
 # The paper's CIFAR-10 tasks (cat = 3; bird 2, deer 4, dog 5), used with the same indices elsewhere.
 PAPER_TASKS = {
@@ -108,15 +108,14 @@ class SmoothingStudy:
         key = config_hash({"cost": C.to_list(), "alpha": self.P["alpha"], "union": union, "eps": eps_list,
                            "abstain_robust": abstain_robust, "n0": self.P["n0"], "n": self.P["n"],
                            "n_eval": len(self.S.y_eval)})
-        path = Path(run.run_dir) / f"eval-rs-{key}.json"
-        if not path.exists():
+
+        def compute() -> dict[str, Any]:
             table = self.certificate(run, C, union).table(eps_list, abstain_robust)
-            doc = {"cost_matrix": C.to_list(), "alpha": self.P["alpha"], "union": union, "n0": self.P["n0"],
-                   "n": self.P["n"], "rows": table.to_dict("records")}
-            tmp = path.with_suffix(".json.tmp")
-            tmp.write_text(json.dumps(to_jsonable(doc), indent=1))
-            tmp.replace(path)
-        return pd.DataFrame(json.loads(path.read_text())["rows"])
+            return {"cost_matrix": C.to_list(), "alpha": self.P["alpha"], "union": union, "n0": self.P["n0"],
+                    "n": self.P["n"], "rows": table.to_dict("records")}
+
+        doc = utils.cached_json(Path(run.run_dir) / f"eval-rs-{key}.json", compute)
+        return pd.DataFrame(doc["rows"])
 
     def compare(self, runs: dict[str, RunResult], cost: Any, eps: float,
                 columns: tuple[str, ...] = ("acc", "rob_cs", "rob_std", "rob_non")) -> pd.DataFrame:

@@ -42,7 +42,7 @@ from ..data import DATASETS, Splits, load_dataset, subsample
 from ..metrics import layer_fuzziness
 from ..models import MODELS, build_model
 from ..registry import Registry
-from ..utils import batched, config_hash, environment, resolve_device, runs_dir, seed_everything, to_jsonable
+from ..utils import atomic_write_text, batched, config_hash, environment, resolve_device, runs_dir, seed_everything, to_jsonable
 from .methods import METHODS, MethodContext
 
 __all__ = ["TrainConfig", "RunResult", "TRACKERS", "train", "load_run", "lr_at", "eps_at"]
@@ -176,7 +176,7 @@ class RunResult:
     def save_json(self, name: str, obj: Any) -> Path:
         """Write an evaluation result next to the run (``<run_dir>/<name>.json``)."""
         path = self.run_dir / f"{name}.json"
-        _atomic_write_text(path, json.dumps(to_jsonable(obj), indent=1))
+        atomic_write_text(path, json.dumps(to_jsonable(obj), indent=1))
         return path
 
 
@@ -198,12 +198,6 @@ def eps_at(cfg: TrainConfig, epoch: int, frac: float = 0.0) -> float:
         return cfg.eps
     t = min(1.0, (epoch + frac) / cfg.eps_warmup_epochs)
     return cfg.eps_start + t * (cfg.eps - cfg.eps_start)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
@@ -292,8 +286,8 @@ def train(
     full = to_jsonable({k: v for k, v in dataclasses.asdict(cfg).items() if k not in cfg._UNHASHED})
     if cost is not None:
         full["cost_matrix"] = cost.to_list()
-    _atomic_write_text(run_dir / "config.json", json.dumps(full, indent=1))
-    _atomic_write_text(run_dir / "env.json", json.dumps(environment(device), indent=1))
+    atomic_write_text(run_dir / "config.json", json.dumps(full, indent=1))
+    atomic_write_text(run_dir / "env.json", json.dumps(environment(device), indent=1))
 
     # data (class-balanced subsets are seeded by data_seed: part of the config)
     train_ds = subsample(splits.train, cfg.n_train, seed=cfg.data_seed) if cfg.n_train else splits.train
@@ -398,7 +392,7 @@ def train(
     if best_path.exists():
         model.load_state_dict(torch.load(best_path, map_location=device, weights_only=True))
     model.eval()
-    _atomic_write_text(
+    atomic_write_text(
         run_dir / "done.json",
         json.dumps({"epochs": cfg.epochs, "best_epoch": best_epoch, "final": to_jsonable(history[-1])}, indent=1),
     )

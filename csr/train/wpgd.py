@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..attacks import PGD
+from .adversarial import expected_cost
 from .methods import MethodContext, register_method
 
 __all__ = ["wasserstein_loss", "wasserstein_objective", "prediction_entropy"]
@@ -48,7 +49,7 @@ def wasserstein_loss(logits: Tensor, y: Tensor, C: Tensor, p: float = 1.0, lam: 
     """
     K = logits.shape[1]
     M = C.to(logits.dtype) ** p if p != 1 else C.to(logits.dtype)
-    cost = (logits.softmax(dim=1) * M[y]).sum(dim=1)
+    cost = expected_cost(logits, y, M)
     if math.isinf(lam):
         return cost
     return cost - prediction_entropy(logits) / (lam * math.log(K))
