@@ -27,8 +27,8 @@ import torch
 from torch import nn
 
 from . import costs
-from .attacks import BIM, CW, FGSM, MIM, PGD, Attack
-from .evaluate import (Report, adversarial_predictions, attack_report, cached, nonuniform_reports,
+from .attacks import BIM, CW, FGSM, MIM, PGD, Attack, adversarial_predictions, predict
+from .evaluate import (Report, attack_report, cached, nonuniform_reports,
                        per_class_attack_accuracy)
 from .profiles import Setup
 from .train import METHODS, RunResult, TrainConfig, train
@@ -133,7 +133,6 @@ class AdversarialStudy:
         ``metric`` (an (m, m) label metric): the attack maximises the metric's expected cost
         ``Σ_j softmax_j·metric[y, j]`` (WPGD's loss with p = 1 and no entropy term) instead of
         cross-entropy — a cost-aware attacker."""
-        from .attacks import predict
         from .train.wpgd import prediction_entropy, wasserstein_objective
 
         P = self.P

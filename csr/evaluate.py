@@ -28,7 +28,7 @@ import torch
 import torch.nn as nn
 
 from . import metrics
-from .attacks import Attack, pairwise_reach, predict
+from .attacks import PGD, Attack, MarginPGD, adversarial_predictions, margin_weights, pairwise_reach, predict
 from .costs import CostMatrix
 from .utils import to_jsonable
 
@@ -157,21 +157,6 @@ def reports_table(reports: dict[str, Report], columns: list[str] | None = None, 
     return df.apply(pd.to_numeric).round(digits)
 
 
-def adversarial_predictions(attack: Attack, x: torch.Tensor, y: torch.Tensor, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
-    """Run an untargeted ``attack`` in batches: ``(logits (N, m), pred (N,))`` at the attack's
-    outputs, computed by its model in its evaluation mode."""
-    from .attacks import _model_mode
-    from .utils import batched
-
-    outs = []
-    for sl in batched(len(y), batch_size):
-        xa = attack(x[sl], y[sl])
-        with torch.no_grad(), _model_mode(attack.model, attack.eval_mode):
-            outs.append(attack.model(xa))
-    logits = torch.cat(outs)
-    return logits, logits.argmax(1)
-
-
 def per_class_attack_accuracy(
     model: nn.Module, attacks: dict[str, Attack], x: torch.Tensor, y: torch.Tensor, num_classes: int,
     batch_size: int = 256,
@@ -216,8 +201,6 @@ def nonuniform_reports(
 ) -> list[dict[str, float]]:
     """:func:`nonuniform_report` at every ``alpha_tests`` value; the clean pass and the uniform PGD
     attack (which do not depend on α) run once, the margin-weighted attack once per α."""
-    from .attacks import PGD, MarginPGD, margin_weights
-
     common = dict(eps=eps, steps=steps, alpha=step_size, norm=norm, seed=seed)
     nat = metrics.accuracy(predict(model, x, batch_size), y)
     logits, pred = adversarial_predictions(PGD(model, **common), x, y, batch_size)
