@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -250,6 +250,14 @@ def _check_type(name: str, value: Any, types: tuple[type, ...]) -> None:
         )
 
 
+def _check_numbers(label: str, values: list, ok: Callable[[float], bool], what: str) -> None:
+    """Every entry of ``values`` a real number (not a bool) with ``ok(v)``, else one ParameterError
+    naming the parameter(s) ``label`` (quoted, e.g. ``"'eps_list'"``)."""
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not ok(v):
+            raise ParameterError(f"parameter {label} must hold {what}, got {v!r}")
+
+
 def settings_for(notebook: str, profile: str, **overrides: Any) -> dict[str, Any]:
     """The profile's settings with every non-None override applied (types checked)."""
     if notebook not in PROFILES:
@@ -287,27 +295,20 @@ def settings_for(notebook: str, profile: str, **overrides: Any) -> dict[str, Any
             raise ParameterError(f"parameter 'c' (cost of the protected class) must be a finite number > 0, got {out['c']!r}")
     if notebook == "zeng_weighted_minimax":
         for name in ("alpha_tests", "alpha_trains"):
-            for a in out[name]:
-                if isinstance(a, bool) or not isinstance(a, (int, float)) or not (math.isfinite(a) and a >= 0):
-                    raise ParameterError(f"parameter {name!r} must hold finite numbers >= 0, got {a!r}")
+            _check_numbers(repr(name), out[name], lambda a: math.isfinite(a) and a >= 0, "finite numbers >= 0")
     if notebook == "terzi_wpgd":
         if out.get("p") is not None:
             out["p_list"] = [out["p"]]
-        for v in out["p_list"]:
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v > 0):
-                raise ParameterError(f"parameter 'p' / 'p_list' must hold finite numbers > 0, got {v!r}")
-        for v in [out["lam"], *out["lam_list"]]:
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v) or v <= 0:
-                raise ParameterError(f"parameter 'lam' / 'lam_list' must hold numbers > 0 (inf: no entropy term), got {v!r}")
+        _check_numbers("'p' / 'p_list'", out["p_list"], lambda v: math.isfinite(v) and v > 0, "finite numbers > 0")
+        _check_numbers("'lam' / 'lam_list'", [out["lam"], *out["lam_list"]], lambda v: v > 0,
+                       "numbers > 0 (inf: no entropy term)")
     if notebook == "cs_randomized_smoothing":
         a = out["alpha"]
         if not 0 < a < 1:
             raise ParameterError(f"parameter 'alpha' (failure probability) must lie strictly between 0 and 1, got {a!r}")
         if out["n0"] > out["n"]:
             raise ParameterError(f"parameter 'n0' ({out['n0']}) must not exceed 'n' ({out['n']})")
-        for e in out["eps_list"]:
-            if isinstance(e, bool) or not isinstance(e, (int, float)) or not (math.isfinite(e) and e >= 0):
-                raise ParameterError(f"parameter 'eps_list' must hold finite numbers >= 0, got {e!r}")
+        _check_numbers("'eps_list'", out["eps_list"], lambda e: math.isfinite(e) and e >= 0, "finite numbers >= 0")
     return out
 
 
