@@ -178,15 +178,15 @@ def test_distance_groups_and_means_by_hand():
 
 
 def test_cost_aware_predictions_are_the_wasserstein_attack(tmp_path):
-    """``AdversarialStudy.predictions(run, metric=D)``: PGD on the metric's expected cost, cached
+    """``Terzi.predictions(run, metric=D)``: PGD on the metric's expected cost, cached
     next to the run under a key that holds the metric."""
     from types import SimpleNamespace
 
-    from csr.adversarial_study import AdversarialStudy
     from csr.profiles import setup
+    from csr.studies.terzi_wpgd import Terzi
 
     S = setup("terzi_wpgd", profile="smoke", verbose=False)
-    study = AdversarialStudy(S)
+    study = Terzi(S)
     torch.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10)).eval()
     run = SimpleNamespace(model=model, run_dir=str(tmp_path))

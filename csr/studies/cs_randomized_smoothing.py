@@ -1,4 +1,4 @@
-"""The cost-sensitive randomized-smoothing protocol (Xin et al.) on top of the trainer.
+"""Cost-sensitive randomized smoothing (Xin et al.): the protocol on top of the trainer.
 
 One object holds what the chapter's experiments share — data, the profile's training settings,
 the noise samples of each model (drawn once, cached next to its run) and the certification
@@ -22,21 +22,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import costs
-from ..profiles import Setup
-from ..train import METHODS, RunResult, TrainConfig, train
-from .. import utils
+from .. import costs, store
+from ..certify.smoothing import Counts, CSCertificate, Smooth
+from ..train import METHODS, RunResult, TrainConfig
 from ..utils import config_hash
-from .smoothing import Counts, CSCertificate, Smooth
+from .base import ParameterError, Study, check_numbers
 
-__all__ = ["SmoothingStudy", "PAPER_TASKS", "paper_results"]
+__all__ = ["SmoothingStudy", "TASKS", "LABELS", "PAPER_TASKS", "paper_results"]
 
-
-def paper_results() -> dict[str, Any]:
-    """What ``data/paper_results/cs_randomized_smoothing.json`` records about the paper."""
-    return utils.paper_results("cs_randomized_smoothing")
-
-# The paper's CIFAR-10 tasks (cat = 3; bird 2, deer 4, dog 5), used with the same indices elsewhere.
+# Xin et al.'s tasks (CIFAR-10 indices: cat 3, bird 2, deer 4, dog 5; the same indices on MNIST).
+TASKS = ["single_seed:3", "seed_set:[2,4]", "single_pair:3,5", "multi_pair:[(3,2),(3,4),(3,5)]"]
+LABELS = {"single_seed:3": "seedwise single (3)", "seed_set:[2,4]": "seedwise multi (2, 4)",
+          "single_pair:3,5": "pairwise single (3→5)",
+          "multi_pair:[(3,2),(3,4),(3,5)]": "pairwise multi (3→2,4,5)"}
+# The paper's names for them.
 PAPER_TASKS = {
     "seedwise single": "single_seed:3",
     "seedwise multi": "seed_set:[2,4]",
@@ -44,19 +43,71 @@ PAPER_TASKS = {
     "pairwise multi": "multi_pair:[(3,2),(3,4),(3,5)]",
 }
 
+_COMMON = dict(dataset="mnist5k", model="mlp", batch_size=64, optimizer="adam", lr=1e-3,
+               lr_schedule="multistep", beta=16.0, lam=3.0, alpha=0.001, certify_batch=2000,
+               sigma=0.5, sigma_low=0.25, eps=0.5, cifar=False)
 
-class SmoothingStudy:
+
+def paper_results() -> dict[str, Any]:
+    """What ``data/paper_results/cs_randomized_smoothing.json`` records about the paper."""
+    return SmoothingStudy.paper_results()
+
+
+class SmoothingStudy(Study):
     """Training, sampling and certification for a notebook :class:`~csr.profiles.Setup` ``S``."""
 
-    def __init__(self, S: Setup, user_picked_model: bool = False):
-        self.S, self.P = S, S.settings
+    name = "cs_randomized_smoothing"
+    title = "Cost-sensitive randomized smoothing (Xin et al.)"
+    paper = "cs_randomized_smoothing"
+    tasks = TASKS
+    labels = LABELS
+    types = {
+        "sigma": (int, float), "sigma_low": (int, float), "k": (int,), "lam": (int, float), "beta": (int, float),
+        "n0": (int,), "n": (int,), "alpha": (int, float), "certify_batch": (int,), "tasks": (list,),
+        "low_sigma_tasks": (list,), "gamma_grid": (list,), "cohen_r_alphas": (list,), "omega_sizes": (list,),
+        "eps_list": (list,), "cifar": (bool,), "optimizer": (str,), "lr_schedule": (str,), "lr_milestones": (list,),
+        "model_kwargs": (dict,),
+    }
+    profiles = {
+        "smoke": dict(_COMMON, model_kwargs={"hidden": [64]}, n_train=600, n_eval=100, epochs=3, threads=2,
+                      lr_milestones=[2], k=4, n0=20, n=200, eps_list=[0.25, 0.5],
+                      tasks=["single_seed:3", "single_pair:3,5"], low_sigma_tasks=["single_seed:3"],
+                      gamma_grid=[[4.0, 16.0], [8.0, 16.0]], cohen_r_alphas=[2.0], omega_sizes=[1, 3, 9]),
+        # mnist5k: 3,000 training digits, 500 certified test digits, one hidden layer of 256 units,
+        # k = 8 noise samples per input in training (the paper: 16), n = 1,000 (the paper: 100,000).
+        "cpu": dict(_COMMON, model_kwargs={"hidden": [256]}, n_train=None, n_eval=500, epochs=15, threads=2,
+                    lr_milestones=[10], k=8, n0=100, n=1000, eps_list=[0.25, 0.5, 1.0],
+                    tasks=TASKS, low_sigma_tasks=["single_seed:3", "single_pair:3,5"],
+                    gamma_grid=[[4.0, 16.0], [8.0, 16.0], [4.0, 8.0], [8.0, 8.0]],
+                    cohen_r_alphas=[2.0, 5.0, 10.0], omega_sizes=[1, 3, 5, 7, 9]),
+        # The public code's CIFAR-10 settings: ResNet-56, 440 epochs of SGD (lr 0.01, ×0.1 at 200
+        # and 400), k = 16, β = 16, λ = 3; certification n0 = 100, n = 100,000, α = 0.001 on 500
+        # test images.
+        "gpu": dict(_COMMON, dataset="cifar10", model="resnet56", model_kwargs={}, n_train=None, n_eval=500,
+                    threads=None, epochs=440, optimizer="sgd", lr=0.01, lr_milestones=[200, 400], k=16, n0=100,
+                    n=100_000, certify_batch=4000, eps_list=[0.25, 0.5, 1.0], tasks=TASKS,
+                    low_sigma_tasks=TASKS,
+                    gamma_grid=[[g1, g2] for g1 in (2.0, 4.0, 8.0) for g2 in (8.0, 16.0, 32.0)],
+                    cohen_r_alphas=[1.1, 2.0, 5.0, 10.0], omega_sizes=[1, 3, 5, 7, 9], cifar=True),
+    }
+
+    @classmethod
+    def check(cls, out: dict[str, Any]) -> None:
+        for name in ("sigma", "sigma_low"):
+            v = out.get(name)
+            if v is not None and not (np.isfinite(v) and v > 0):
+                raise ParameterError(f"parameter {name!r} (noise level) must be a finite number > 0, got {v!r}")
+        a = out["alpha"]
+        if not 0 < a < 1:
+            raise ParameterError(f"parameter 'alpha' (failure probability) must lie strictly between 0 and 1, got {a!r}")
+        if out["n0"] > out["n"]:
+            raise ParameterError(f"parameter 'n0' ({out['n0']}) must not exceed 'n' ({out['n']})")
+        check_numbers("'eps_list'", out["eps_list"], lambda e: np.isfinite(e) and e >= 0, "finite numbers >= 0")
+
+    def __init__(self, S: Any, user_picked_model: bool = False):
+        super().__init__(S, user_picked_model)
         if self.P.get("eps") is not None and self.P["eps"] not in self.P["eps_list"]:
             self.P["eps_list"] = sorted([*self.P["eps_list"], self.P["eps"]])  # the tables' ε is always reported
-        self.m = S.splits.num_classes
-        self.model_kwargs = {} if user_picked_model else dict(self.P.get("model_kwargs", {}))
-
-    def cost(self, spec: Any) -> costs.CostMatrix:
-        return costs.load(spec, self.m, class_names=self.S.splits.class_names)
 
     # --- training ---------------------------------------------------------------------------
     def config(self, method: str, sigma: float, cost: Any = None, **method_kwargs: Any) -> TrainConfig:
@@ -69,16 +120,15 @@ class SmoothingStudy:
         kw.update(method_kwargs)
         kw = METHODS.get(method).resolve_kwargs(kw)  # every parameter explicit: one run per setting
         return TrainConfig(
-            dataset=P["dataset"], model=P["model"], model_kwargs=self.model_kwargs, method=method,
+            **self.common(), method=method,
             method_kwargs=kw, cost_matrix=None if cost is None else self.cost(cost).to_list(),
             epochs=P["epochs"], batch_size=P["batch_size"], optimizer=P["optimizer"], lr=P["lr"],
             lr_schedule=P["lr_schedule"], lr_milestones=list(P["lr_milestones"]), lr_gamma=0.1,
-            n_train=P["n_train"], seed=P.get("seed", 0), select_metric="epoch", select_mode="max",
-            device=P.get("device", "auto"), progress=False,
+            n_train=P["n_train"], select_metric="epoch", select_mode="max",
         )
 
     def run(self, method: str, sigma: float, cost: Any = None, **method_kwargs: Any) -> RunResult:
-        return train(self.config(method, sigma, cost, **method_kwargs), splits=self.S.splits)
+        return self.train(self.config(method, sigma, cost, **method_kwargs))
 
     # --- sampling & certification ---------------------------------------------------------------
     def counts(self, run: RunResult, sigma: float | None = None) -> Counts:
@@ -88,7 +138,7 @@ class SmoothingStudy:
         sigma = float(run.config.method_kwargs["sigma"] if sigma is None else sigma)
         key = config_hash({"n0": P["n0"], "n": P["n"], "sigma": sigma, "seed": P.get("seed", 0),
                            "n_eval": len(self.S.y_eval)})
-        path = run.run_dir / f"rs-counts-{key}.npz"
+        path = Path(run.run_dir) / f"rs-counts-{key}.npz"
         if path.exists():
             return Counts.load(path)
         smooth = Smooth(run.model, self.m, sigma, batch_size=P["certify_batch"])
@@ -114,7 +164,7 @@ class SmoothingStudy:
             return {"cost_matrix": C.to_list(), "alpha": self.P["alpha"], "union": union, "n0": self.P["n0"],
                     "n": self.P["n"], "rows": table.to_dict("records")}
 
-        doc = utils.cached_json(Path(run.run_dir) / f"eval-rs-{key}.json", compute)
+        doc = store.cached_json(Path(run.run_dir) / f"eval-rs-{key}.json", compute)
         return pd.DataFrame(doc["rows"])
 
     def compare(self, runs: dict[str, RunResult], cost: Any, eps: float,

@@ -1,4 +1,4 @@
-"""Zhang & Evans (2019)'s experimental protocol on top of the trainer and the certifier.
+"""Zhang & Evans (2019), *Cost-Sensitive Robustness against Adversarial Examples*: the protocol.
 
 One object holds what every experiment of the paper shares — the data, the profile's training
 settings (ε schedule, learning-rate steps, model selection on the validation split under a
@@ -13,6 +13,8 @@ Example
 >>> cfg = Z.config("cs_robust", Z.task("single_pair:0,2"), alpha=2.0)
 >>> cfg.method, cfg.eps, cfg.method_kwargs["alpha"], cfg.select_metric
 ('cs_robust', 0.1, 2.0, 'val_cert_cs_robust_error')
+>>> ZhangEvans.label("single_seed:8")
+'single seed 8'
 """
 from __future__ import annotations
 
@@ -21,37 +23,101 @@ from typing import Any, Sequence
 import pandas as pd
 
 from .. import costs, evaluate
-from ..profiles import ZE_TASK_LABELS, Setup
-from ..train import RunResult, TrainConfig, train, tuning
-from .. import utils
+from ..train import RunResult, TrainConfig, tuning
 from ..utils import config_hash
+from .base import Study
 
-__all__ = ["ZhangEvans", "paper_results"]
+__all__ = ["ZhangEvans", "TASKS", "LABELS", "CIFAR_TASKS", "CIFAR_LABELS", "paper_results"]
+
+# Table 1: the 13 binary MNIST tasks.
+TASKS = ["single_pair:0,2", "single_pair:6,5", "single_pair:4,9", "single_seed:0", "single_seed:2",
+         "single_seed:8", "single_target:1", "single_target:5", "single_target:8", "top_k:10",
+         "random_k:10,seed=0", "odd", "even"]
+
+# How the paper's tables name those tasks (and the real-valued ones).
+LABELS = {
+    "single_pair:0,2": "single pair (0,2)", "single_pair:6,5": "single pair (6,5)",
+    "single_pair:4,9": "single pair (4,9)", "single_seed:0": "single seed 0", "single_seed:2": "single seed 2",
+    "single_seed:8": "single seed 8", "single_target:1": "single target 1", "single_target:5": "single target 5",
+    "single_target:8": "single target 8", "top_k:10": "multiple pairs top-10",
+    "random_k:10,seed=0": "multiple pairs random-10", "odd": "seed set odd", "even": "seed set even",
+    "small_large": "small-large", "large_small": "large-small",
+}
+
+# Table 3 (CIFAR-10) tasks, and how the paper names them.
+CIFAR_TASKS = ["single_pair:6,2", "single_pair:3,0", "single_seed:5", "single_seed:9", "single_target:4",
+               "single_target:8", "animals_to_vehicles", "vehicles_to_animals", "vehicle"]
+CIFAR_LABELS = {
+    "single_pair:6,2": "single pair (frog, bird)", "single_pair:3,0": "single pair (cat, plane)",
+    "single_seed:5": "single seed dog", "single_seed:9": "single seed truck",
+    "single_target:4": "single target deer", "animals_to_vehicles": "multiple A-V (animal->vehicle)",
+    "single_target:8": "single target ship", "vehicles_to_animals": "multiple V-A (vehicle->animal)",
+    "vehicle": "vehicle (real-valued)",
+}
 
 
 def paper_results() -> dict[str, Any]:
     """The published numbers recorded in ``data/paper_results/zhang_evans_2019.json``."""
-    return utils.paper_results("zhang_evans_2019")
+    return ZhangEvans.paper_results()
 
 
-class ZhangEvans:
+class ZhangEvans(Study):
     """The paper's protocol for a notebook :class:`~csr.profiles.Setup` ``S``.
 
     ``model_kwargs`` apply to the profile's model (ignored when the user picked another model);
-    ``alpha_grid`` replaces the coarse α grid when tuning.
+    ``alpha_grid`` replaces the coarse α grid when tuning; ``labels`` the task names (default:
+    the MNIST tables', :data:`CIFAR_LABELS` for CIFAR-10).
     """
 
-    def __init__(self, S: Setup, user_picked_model: bool = False, alpha_grid: Sequence[float] | None = None,
+    name = "zhang_evans_2019"
+    title = "Zhang & Evans (2019): cost-sensitive certified robustness"
+    paper = "zhang_evans_2019"
+    tasks = TASKS
+    labels = LABELS
+    types = {
+        "eps_warmup_epochs": (int,), "eps_start": (int, float), "bound": (str,), "alpha": (int, float),
+        "tune_alpha": (bool,), "max_clean_error": (int, float), "tasks": (list,), "real_tasks": (list,),
+        "eps_list": (list,), "alpha_list": (list,), "fig2_train_all": (bool,), "cifar": (bool,),
+        "lr_step_start": (int,), "lr_step": (int,), "model_kwargs": (dict,),
+    }
+    profiles = {
+        "smoke": dict(dataset="mnist5k", model="mlp", model_kwargs={"hidden": [64]}, n_train=600,
+                      n_val=200, n_eval=200, epochs=3, eps=0.1, eps_start=0.05, eps_warmup_epochs=1,
+                      lr=1e-3, lr_step_start=2, lr_step=1, batch_size=50, bound="wk", alpha=None,
+                      tune_alpha=False, max_clean_error=0.6, threads=2,
+                      tasks=["single_pair:0,2", "single_seed:8", "odd"], real_tasks=["small_large"],
+                      eps_list=[0.05], alpha_list=[0.1], fig2_train_all=False, cifar=False),
+        "cpu": dict(dataset="mnist5k", model="mlp", model_kwargs={"hidden": [256]}, n_train=None,
+                    n_val=None, n_eval=None, epochs=10, eps=0.1, eps_start=0.05, eps_warmup_epochs=4,
+                    lr=1e-3, lr_step_start=6, lr_step=2, batch_size=50, bound="wk", alpha=None,
+                    tune_alpha=False, max_clean_error=0.2, threads=2,
+                    tasks=TASKS, real_tasks=["small_large", "large_small"],
+                    eps_list=[0.05, 0.15], alpha_list=[0.1, 10.0], fig2_train_all=False, cifar=False),
+        # The paper's MNIST settings: mnist_small, ε = 0.2 reached after 20 of 60 epochs, then the
+        # learning rate halved every 10 epochs; α tuned per task on a validation split.
+        "gpu": dict(dataset="mnist", model="mnist_small", model_kwargs={}, n_train=None, n_val=None,
+                    n_eval=None, epochs=60, eps=0.2, eps_start=0.05, eps_warmup_epochs=20, lr=1e-3,
+                    lr_step_start=20, lr_step=10, batch_size=50, bound="wk", alpha=None,
+                    tune_alpha=True, max_clean_error=0.035, threads=None,
+                    tasks=TASKS, real_tasks=["small_large", "large_small"],
+                    eps_list=[0.1, 0.15, 0.25], alpha_list=[0.1, 10.0], fig2_train_all=True, cifar=True,
+                    # Table 3 / Fig. 4 (chosen by dataset="cifar10"): Wong et al. (2018)'s large model
+                    # at ε = 2/255, trained with 50 random projections (wk_proj).
+                    datasets={"cifar10": dict(model="cifar_large", eps=2 / 255, bound="wk_proj", epochs=60,
+                                              max_clean_error=0.35)}),
+    }
+
+    def __init__(self, S: Any, user_picked_model: bool = False, alpha_grid: Sequence[float] | None = None,
                  labels: dict[str, str] | None = None):
-        self.S, self.P = S, S.settings
-        self.m, self.names = S.splits.num_classes, S.splits.class_names
+        super().__init__(S, user_picked_model)
         self.overall = costs.overall(self.m)
-        self.model_kwargs = {} if user_picked_model else dict(self.P.get("model_kwargs", {}))
         self.alpha_grid = tuple(alpha_grid) if alpha_grid is not None else tuning.COARSE_ALPHAS
         self.xv, self.yv = (t.to(S.device) for t in S.splits.val.tensors)
-        self._paper_alpha = {r["task"]: r["alpha"] for r in
-                             paper_results()["table1"] + paper_results()["table2"] if r.get("alpha")}
-        self.labels = ZE_TASK_LABELS if labels is None else labels  # spec → the paper's task name
+        paper = self.paper_results()
+        self._paper_alpha = {r["task"]: r["alpha"] for r in paper["table1"] + paper["table2"] if r.get("alpha")}
+        if labels is None:
+            labels = CIFAR_LABELS if self.P["dataset"] == "cifar10" else LABELS
+        self.labels = labels  # spec → the paper's task name (this instance's)
         self._pairwise_val: Any = None
         self.trials: list[pd.DataFrame] = []
 
@@ -63,9 +129,8 @@ class ZhangEvans:
         P = self.P
         e = P["eps"] if eps is None else eps
         kw: dict[str, Any] = dict(
-            dataset=P["dataset"], model=P["model"], model_kwargs=self.model_kwargs, epochs=P["epochs"],
-            n_train=P["n_train"], n_val=P["n_val"], batch_size=P["batch_size"], lr=P["lr"],
-            seed=P.get("seed", 0), device=P.get("device", "auto"), progress=False,
+            self.common(), epochs=P["epochs"], n_train=P["n_train"], n_val=P["n_val"], batch_size=P["batch_size"],
+            lr=P["lr"],
         )
         if method in ("robust", "cs_robust"):
             kw.update(eps=e, eps_start=min(P["eps_start"], e), eps_warmup_epochs=P["eps_warmup_epochs"],
@@ -84,12 +149,12 @@ class ZhangEvans:
     def run(self, method: str, cost: costs.CostMatrix | None = None, eps: float | None = None,
             alpha: float | None = None) -> RunResult:
         """Train (or load the cached) run of :meth:`config`."""
-        return train(self.config(method, cost, eps, alpha), splits=self.S.splits)
+        return self.train(self.config(method, cost, eps, alpha))
 
     def task(self, spec: Any) -> costs.CostMatrix:
         """A task's matrix; ``top_k`` uses the baseline's certified pairwise errors on the
         validation split (set by :meth:`set_baseline`)."""
-        return costs.load(spec, self.m, class_names=self.names, pairwise_errors=self._pairwise_val)
+        return self.cost(spec, pairwise_errors=self._pairwise_val)
 
     def set_baseline(self, run: RunResult) -> None:
         self._pairwise_val = self.certified(run, self.overall, on="val").pairwise
