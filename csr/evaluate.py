@@ -17,7 +17,6 @@ Example
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -27,10 +26,9 @@ import pandas as pd
 import torch
 import torch.nn as nn
 
-from . import metrics
+from . import metrics, store
 from .attacks import PGD, Attack, MarginPGD, adversarial_predictions, margin_weights, pairwise_reach, predict
 from .costs import CostMatrix
-from .utils import to_jsonable
 
 __all__ = ["Report", "report_from_reach", "attack_report", "certified_report", "cached", "reports_table",
            "adversarial_predictions", "per_class_attack_accuracy", "nonuniform_report", "nonuniform_reports"]
@@ -52,19 +50,19 @@ class Report:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def save(self, path: str | Path) -> Path:
-        """Write the row, the pairwise matrix and ``meta`` as JSON (the reach matrix as .npz)."""
+        """Write the row, the pairwise matrix and ``meta`` as JSON at ``path`` and the reach matrix
+        and predictions as ``path.with_suffix(".npz")``, each atomically (:mod:`csr.store`). The
+        .npz goes first, so a present JSON file always has its arrays (what :func:`cached` checks)."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        doc = {"row": self.row, "pairwise": self.pairwise, "meta": self.meta}
-        path.write_text(json.dumps(to_jsonable(doc), indent=1, allow_nan=True))
-        np.savez_compressed(path.with_suffix(".npz"), reach=self.reach, pred=self.pred)
+        store.save_npz(path.with_suffix(".npz"), reach=self.reach, pred=self.pred)
+        store.write_json(path, {"row": self.row, "pairwise": self.pairwise, "meta": self.meta})
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> "Report":
         path = Path(path)
-        doc = json.loads(path.read_text())
-        arrays = np.load(path.with_suffix(".npz"))
+        doc = store.read_json(path)
+        arrays = store.load_npz(path.with_suffix(".npz"))
         return cls(doc["row"], np.array(doc["pairwise"], dtype=float), arrays["reach"], arrays["pred"], doc["meta"])
 
 

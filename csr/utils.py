@@ -95,27 +95,24 @@ def to_jsonable(obj: Any) -> Any:
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and a rename, so a killed process
-    never leaves a half-written file behind."""
-    path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-    return path
+    """Kept for callers of the old name: :func:`csr.store.atomic_write`."""
+    from .store import atomic_write
+
+    return atomic_write(path, text)
 
 
 def cached_json(path: str | Path, compute: Callable[[], Any]) -> Any:
-    """The JSON document at ``path``, computing it with ``compute()`` and saving it first (atomically)
-    when the file is missing. Name ``path`` after what determines the result (a config hash)."""
-    path = Path(path)
-    if not path.exists():
-        atomic_write_text(path, json.dumps(to_jsonable(compute()), indent=1))
-    return json.loads(path.read_text())
+    """Kept for callers of the old name: :func:`csr.store.cached_json`."""
+    from .store import cached_json as _cached_json
+
+    return _cached_json(path, compute)
 
 
 def paper_results(name: str) -> dict[str, Any]:
     """What ``data/paper_results/<name>.json`` records about a paper (and its public code)."""
-    return json.loads((REPO_ROOT / "data" / "paper_results" / f"{name}.json").read_text())
+    from .store import read_json
+
+    return read_json(REPO_ROOT / "data" / "paper_results" / f"{name}.json")
 
 
 def environment(device: torch.device | None = None) -> dict[str, Any]:

@@ -215,6 +215,8 @@ def test_cs_ce_lowers_sensitive_errors(tmp_path, digits):
         (dict(lr_schedule="exp"), "unknown lr_schedule"),
         (dict(cost_matrix=[[0, 1], [1, 0]]), "2×2 but the dataset has 10 classes"),
         (dict(cost_matrix=[[0, float("nan")], [1, 0]]), "non-finite"),
+        (dict(threads=0), "threads must be an integer >= 1 or None"),
+        (dict(threads=1.5), "threads must be an integer >= 1 or None"),
     ],
 )
 def test_bad_config_fails_before_writing(tmp_path, digits, kw, message):
@@ -226,6 +228,29 @@ def test_bad_config_fails_before_writing(tmp_path, digits, kw, message):
 def test_run_hash_ignores_fields_at_their_defaults():
     """Adding a config field with a default later must not move existing run directories."""
     a = TrainConfig(method="pgd_at", eps=0.1)
-    assert a.hashed_dict() == {"method": "pgd_at", "eps": 0.1}
+    # ... except the thread count, always hashed with its resolved value
+    assert a.hashed_dict() == {"method": "pgd_at", "eps": 0.1, "threads": torch.get_num_threads()}
     assert TrainConfig(method="pgd_at", eps=0.1, val_certify=None).run_name() == a.run_name()
     assert TrainConfig(method="pgd_at", eps=0.1, epochs=11).run_name() != a.run_name()
+
+
+def test_thread_count_enters_the_run_hash_and_config(tmp_path, digits):
+    """CPU results depend on the thread count: runs at 1 and 2 threads are different runs, the
+    resolved count is recorded, and the caller's thread count is restored."""
+    before = torch.get_num_threads()
+    assert TrainConfig().run_name() == TrainConfig(threads=before).run_name()  # None → the current count
+    assert TrainConfig(threads=1).run_name() != TrainConfig(threads=2).run_name()
+    runs = {t: train(small_cfg(epochs=1, threads=t), splits=digits, runs_root=tmp_path) for t in (1, 2)}
+    assert torch.get_num_threads() == before
+    assert runs[1].run_dir != runs[2].run_dir
+    for t, r in runs.items():
+        assert json.loads((r.run_dir / "config.json").read_text())["threads"] == t
+        assert json.loads((r.run_dir / "env.json").read_text())["torch_threads"] == t
+    # threads=None trains at (and records) the current count, in the same run as threads=<that count>
+    auto = train(small_cfg(epochs=1), splits=digits, runs_root=tmp_path)
+    assert json.loads((auto.run_dir / "config.json").read_text())["threads"] == before
+    assert auto.run_dir == tmp_path / small_cfg(epochs=1, threads=before).run_name()
+    # a failing run restores the thread count too
+    with pytest.raises(ValueError):
+        train(small_cfg(threads=1, cost_matrix=[[0, 1], [1, 0]]), splits=digits, runs_root=tmp_path / "bad")
+    assert torch.get_num_threads() == before

@@ -385,18 +385,17 @@ class Counts:
 
     # results are data
     def save(self, path: str | Path) -> Path:
-        """Write the counts (and labels, σ) to ``path`` (.npz)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez_compressed(tmp, counts0=self.counts0, counts=self.counts, y=self.y, sigma=self.sigma)
-        tmp.replace(path)
-        return path
+        """Write the counts (and labels, σ) to ``path`` (compressed .npz, atomically: :mod:`csr.store`)."""
+        from .. import store
+
+        return store.save_npz(path, counts0=self.counts0, counts=self.counts, y=self.y, sigma=self.sigma)
 
     @classmethod
     def load(cls, path: str | Path) -> "Counts":
-        with np.load(Path(path)) as z:
-            return cls(z["counts0"], z["counts"], z["y"], float(z["sigma"]))
+        from .. import store
+
+        z = store.load_npz(path)
+        return cls(z["counts0"], z["counts"], z["y"], float(z["sigma"]))
 
 
 # ----------------------------------------------------------------------------- smoothed classifier

@@ -2,16 +2,19 @@
 
 A run lives in ``runs_dir()/<method>-<hash of the config>/``:
 
-* ``config.json`` — the full :class:`TrainConfig` (cost matrix as a nested list);
+* ``config.json`` — the full :class:`TrainConfig` (cost matrix as a nested list, ``threads``
+  resolved to the count training ran with);
 * ``env.json`` — versions, device, threads;
 * ``metrics.csv`` — one row per finished epoch;
-* ``checkpoint.pt`` — model, optimizer and RNG state after the last finished epoch (written
-  atomically, so a kill at any moment leaves the previous one intact);
+* ``checkpoint.pt`` — model, optimizer and RNG state after the last finished epoch;
 * ``best.pt`` — weights of the selected epoch (see ``select_*``); ``done.json`` when finished.
 
+Every file is written atomically through :mod:`csr.store`, so a kill at any moment leaves the
+previous version of each intact.
+
 Calling :func:`train` again with the same config resumes after the last checkpoint and ends
-with the same weights and metrics as an uninterrupted run (CPU, same thread count), or
-returns the finished run at once.
+with the same weights and metrics as an uninterrupted run (CPU: the thread count is part of the
+config, see ``TrainConfig.threads``), or returns the finished run at once.
 
 Example
 -------
@@ -23,9 +26,7 @@ Example
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -42,7 +43,8 @@ from ..data import DATASETS, Splits, load_dataset, subsample
 from ..metrics import layer_fuzziness
 from ..models import MODELS, build_model
 from ..registry import Registry
-from ..utils import atomic_write_text, batched, config_hash, environment, resolve_device, runs_dir, seed_everything, to_jsonable
+from .. import store
+from ..utils import batched, config_hash, environment, resolve_device, runs_dir, seed_everything, to_jsonable
 from .methods import METHODS, MethodContext
 
 __all__ = ["TrainConfig", "RunResult", "TRACKERS", "train", "load_run", "lr_at", "eps_at"]
@@ -62,6 +64,12 @@ class TrainConfig:
 
     ``device`` and ``progress`` do not enter the hash: the same config on another device
     resumes the same run directory.
+
+    ``threads``: the CPU thread count training runs with (``torch.set_num_threads``; the
+    previous count is restored afterwards). CPU results depend on it (reductions split
+    differently), so the *resolved* count — ``None`` means the current
+    ``torch.get_num_threads()`` — always enters the run hash and ``config.json``: a run cached
+    with 1 thread is not reused at 2. Set it explicitly to share runs between machines.
     """
 
     dataset: str = "mnist5k"
@@ -100,6 +108,7 @@ class TrainConfig:
     val_certify: dict[str, Any] | None = None
     # Per-epoch model statistics from :data:`TRACKERS`, e.g. ["fuzziness"] (per conv layer)
     track: list[str] = field(default_factory=list)
+    threads: int | None = None  # CPU threads; None → torch.get_num_threads() (resolved value is hashed)
     device: str = "auto"
     progress: bool = True
 
@@ -134,6 +143,8 @@ class TrainConfig:
         check(self.n_val is None or (is_int(self.n_val) and self.n_val > 0), "n_val must be a positive integer or None")
         check(isinstance(self.method_kwargs, dict), "method_kwargs must be a dict")
         check(isinstance(self.model_kwargs, dict), "model_kwargs must be a dict")
+        check(self.threads is None or (is_int(self.threads) and self.threads >= 1),
+              f"threads must be an integer >= 1 or None, got {self.threads!r}")
         check(isinstance(self.track, list), f"track must be a list of names, got {self.track!r}")
         for name in self.track:
             TRACKERS.get(name)
@@ -144,16 +155,22 @@ class TrainConfig:
         check(not spec.needs_cost or self.cost_matrix is not None, f"method {self.method!r} needs a cost_matrix")
         check(not spec.adversarial or self.eps > 0, f"method {self.method!r} trains against perturbations: set eps > 0")
 
+    def resolved_threads(self) -> int:
+        """``threads``, or the current ``torch.get_num_threads()`` when it is None."""
+        return int(self.threads) if self.threads is not None else torch.get_num_threads()
+
     def hashed_dict(self) -> dict[str, Any]:
         """The fields that identify the run: all but ``device``/``progress``, and only those that
         differ from their defaults, so adding a new field (with a default) to the config later
-        keeps existing run directories valid."""
+        keeps existing run directories valid — except ``threads``, always present with its
+        resolved value (:meth:`resolved_threads`), since CPU results depend on it."""
         d = dataclasses.asdict(self)
         defaults = dataclasses.asdict(TrainConfig())
         for k in self._UNHASHED:
             d.pop(k, None)
         if isinstance(self.cost_matrix, costs_mod.CostMatrix):
             d["cost_matrix"] = self.cost_matrix.to_list()
+        d["threads"] = self.resolved_threads()  # never equal to the default None: always hashed
         return to_jsonable({k: v for k, v in d.items() if k not in defaults or v != defaults[k]})
 
     def run_name(self) -> str:
@@ -175,9 +192,7 @@ class RunResult:
 
     def save_json(self, name: str, obj: Any) -> Path:
         """Write an evaluation result next to the run (``<run_dir>/<name>.json``)."""
-        path = self.run_dir / f"{name}.json"
-        atomic_write_text(path, json.dumps(to_jsonable(obj), indent=1))
-        return path
+        return store.write_json(self.run_dir / f"{name}.json", obj)
 
 
 def lr_at(cfg: TrainConfig, epoch: int) -> float:
@@ -198,12 +213,6 @@ def eps_at(cfg: TrainConfig, epoch: int, frac: float = 0.0) -> float:
         return cfg.eps
     t = min(1.0, (epoch + frac) / cfg.eps_warmup_epochs)
     return cfg.eps_start + t * (cfg.eps - cfg.eps_start)
-
-
-def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 def _prepare(cfg: TrainConfig, splits: Splits | None) -> tuple[Splits, costs_mod.CostMatrix | None]:
@@ -273,21 +282,38 @@ def train(
     runs_root: str | Path | None = None,
     resume: bool = True,
 ) -> RunResult:
-    """Train (or resume, or load the finished) run for ``config``. See the module docstring."""
-    cfg = config
+    """Train (or resume, or load the finished) run for ``config``. See the module docstring.
+
+    Runs with ``torch.set_num_threads(config.resolved_threads())`` and restores the previous
+    thread count afterwards (also on errors)."""
+    config.validate()
+    threads = config.resolved_threads()
+    previous = torch.get_num_threads()
+    if threads != previous:
+        torch.set_num_threads(threads)
+    try:
+        return _train(config, threads, splits, runs_root, resume)
+    finally:
+        if torch.get_num_threads() != previous:
+            torch.set_num_threads(previous)
+
+
+def _train(cfg: TrainConfig, threads: int, splits: Splits | None, runs_root: str | Path | None,
+           resume: bool) -> RunResult:
     splits, cost = _prepare(cfg, splits)
     spec = METHODS.get(cfg.method)
     method_kwargs = spec.resolve_kwargs(cfg.method_kwargs)
     device = resolve_device(cfg.device)
 
     run_dir = Path(runs_root) if runs_root is not None else runs_dir()
-    run_dir = run_dir / cfg.run_name()
+    run_dir = run_dir / dataclasses.replace(cfg, threads=threads).run_name()
     run_dir.mkdir(parents=True, exist_ok=True)
     full = to_jsonable({k: v for k, v in dataclasses.asdict(cfg).items() if k not in cfg._UNHASHED})
+    full["threads"] = threads
     if cost is not None:
         full["cost_matrix"] = cost.to_list()
-    atomic_write_text(run_dir / "config.json", json.dumps(full, indent=1))
-    atomic_write_text(run_dir / "env.json", json.dumps(environment(device), indent=1))
+    store.write_json(run_dir / "config.json", full)
+    store.write_json(run_dir / "env.json", environment(device))
 
     # data (class-balanced subsets are seeded by data_seed: part of the config)
     train_ds = subsample(splits.train, cfg.n_train, seed=cfg.data_seed) if cfg.n_train else splits.train
@@ -308,7 +334,7 @@ def train(
     start_epoch = 0
     ckpt_path = run_dir / "checkpoint.pt"
     if resume and ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location=device, weights_only=True)
+        ckpt = store.load_torch(ckpt_path, map_location=device)
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         torch.set_rng_state(ckpt["torch_rng"].cpu())
@@ -318,7 +344,7 @@ def train(
         start_epoch = int(ckpt["epoch"]) + 1
         metrics_csv = run_dir / "metrics.csv"
         if metrics_csv.exists():
-            history = pd.read_csv(metrics_csv).to_dict("records")[:start_epoch]
+            history = store.read_csv(metrics_csv).to_dict("records")[:start_epoch]
 
     ctx = MethodContext(num_classes=splits.num_classes, norm=cfg.norm, cost=cost, kwargs=method_kwargs)
     n = len(ytr)
@@ -371,10 +397,9 @@ def train(
         history.append(row)
 
         # checkpoint: metrics first, then the state that says this epoch is done
-        pd.DataFrame(history).to_csv(run_dir / "metrics.csv.tmp", index=False)
-        os.replace(run_dir / "metrics.csv.tmp", run_dir / "metrics.csv")
+        store.write_csv(run_dir / "metrics.csv", history)
         if _is_best(cfg, history):
-            _atomic_save(model.state_dict(), run_dir / "best.pt")
+            store.save_torch(model.state_dict(), run_dir / "best.pt")
         state = {
             "epoch": epoch,
             "model": model.state_dict(),
@@ -384,18 +409,15 @@ def train(
         }
         if device.type == "cuda":
             state["cuda_rng"] = torch.cuda.get_rng_state(device)
-        _atomic_save(state, ckpt_path)
+        store.save_torch(state, ckpt_path)
 
     hist = pd.DataFrame(history)
     best_epoch = _best_epoch(cfg, history)
     best_path = run_dir / "best.pt"
     if best_path.exists():
-        model.load_state_dict(torch.load(best_path, map_location=device, weights_only=True))
+        model.load_state_dict(store.load_torch(best_path, map_location=device))
     model.eval()
-    atomic_write_text(
-        run_dir / "done.json",
-        json.dumps({"epochs": cfg.epochs, "best_epoch": best_epoch, "final": to_jsonable(history[-1])}, indent=1),
-    )
+    store.write_json(run_dir / "done.json", {"epochs": cfg.epochs, "best_epoch": best_epoch, "final": history[-1]})
     return RunResult(model, hist, run_dir, cfg, splits, cost, best_epoch)
 
 
@@ -432,14 +454,14 @@ def load_run(run_dir: str | Path, splits: Splits | None = None, device: str = "a
     run_dir = Path(run_dir)
     if not (run_dir / "done.json").exists():
         raise FileNotFoundError(f"{run_dir} holds no finished run (no done.json); call train() to resume it")
-    raw = json.loads((run_dir / "config.json").read_text())
+    raw = store.read_json(run_dir / "config.json")
     cfg = TrainConfig(**{k: v for k, v in raw.items() if k in {f.name for f in dataclasses.fields(TrainConfig)}})
     cfg.device = device
     splits, cost = _prepare(cfg, splits)
     dev = resolve_device(device)
     model = _build(cfg, splits, dev)
-    model.load_state_dict(torch.load(run_dir / "best.pt", map_location=dev, weights_only=True))
+    model.load_state_dict(store.load_torch(run_dir / "best.pt", map_location=dev))
     model.eval()
-    hist = pd.read_csv(run_dir / "metrics.csv")
-    best = json.loads((run_dir / "done.json").read_text())["best_epoch"]
+    hist = store.read_csv(run_dir / "metrics.csv")
+    best = store.read_json(run_dir / "done.json")["best_epoch"]
     return RunResult(model, hist, run_dir, cfg, splits, cost, int(best))
