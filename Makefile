@@ -14,11 +14,12 @@ PAPERMILL := $(BIN)/papermill --cwd notebooks -k python3 --no-progress-bar
 export PYTHONHASHSEED := 0
 export MPLCONFIGDIR := $(CURDIR)/.venv/mplconfig
 
-.PHONY: help venv test unit nbval book chapters html check-html notebooks bench clean
+.PHONY: help venv test unit nbval nbval-1thread book chapters html check-html notebooks bench clean
 
 help:
 	@echo "make book            execute every notebook at PROFILE=$(PROFILE) into book/chapters/ and build _build/html"
-	@echo "make test            unit tests, nbval over notebooks/, book build (-W) and headless-browser check"
+	@echo "make test            unit tests and csr/ doctests, nbval over notebooks/, book build (-W) and headless-browser check"
+	@echo "make nbval-1thread   nbval again under OMP_NUM_THREADS=1 in fresh runs (checked outputs must not depend on threads)"
 	@echo "make notebooks       re-execute notebooks/ at the smoke profile (refreshes nbval outputs)"
 	@echo "make html            build _build/html from the committed chapters only"
 	@echo "make bench           run benchmarks/"
@@ -34,11 +35,26 @@ $(STAMP): requirements.txt requirements-test.txt pyproject.toml
 
 venv: $(STAMP)
 
+# Unit tests and the doctests of csr/, with the 10 slowest tests listed (the check of what the
+# notebooks leave behind runs in `make nbval`, after them).
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests -m "not browser" -q
+	$(BIN)/python -m pytest tests csr --doctest-modules -m "not browser" -q --durations=10 \
+	  --deselect tests/test_notebooks.py::test_notebook_evaluations_are_files_next_to_runs
 
+# nbval is the one execution of each notebook in `make test`; the test after them checks the
+# evaluations they left in the runs folder.
 nbval: $(STAMP)
-	$(BIN)/python -m pytest --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider -q notebooks
+	$(BIN)/python -m pytest --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider -q \
+	  notebooks tests/test_notebooks.py::test_notebook_evaluations_are_files_next_to_runs
+
+# The same check on one thread, training afresh (a runs folder of its own, so no cached run
+# trained on more threads is reused): the checked outputs must not depend on the thread count.
+nbval-1thread: export CSR_RUNS_DIR := $(CURDIR)/_build/test-runs-1thread
+nbval-1thread: export OMP_NUM_THREADS := 1
+nbval-1thread: export MKL_NUM_THREADS := 1
+nbval-1thread:
+	rm -rf _build/test-runs-1thread
+	$(MAKE) nbval
 
 html: $(STAMP)
 	rm -rf _build/html _build/.doctrees _build/jupyter_execute
