@@ -14,6 +14,17 @@ Example
 >>> C = costs.load("single_pair:0,2", num_classes=10)
 >>> C.omega(0), C.seeds, C.is_binary
 ([2], [0], True)
+
+Every consumer (:mod:`csr.metrics`, :mod:`csr.certify.convex`, :mod:`csr.certify.smoothing`)
+turns its ``cost`` argument into a :class:`CostMatrix` with :func:`as_cost` and reads what the
+matrix means from it: :meth:`CostMatrix.omega` / :attr:`~CostMatrix.sensitive_mask` (the sensitive
+targets), :meth:`CostMatrix.candidates` (examples whose class has Ω_y ≠ ∅),
+:meth:`CostMatrix.sensitive_targets` (Ω_{y_n} per example), :attr:`~CostMatrix.is_binary` and
+:meth:`CostMatrix.spec_mask` (the pairs a certificate bounds).
+
+>>> C = costs.as_cost([[0, 1, 1], [0, 0, 0], [2, 0, 0]])
+>>> C.candidates([0, 1, 2, 1]).tolist(), C.is_binary
+([True, False, True, False], False)
 >>> costs.load([[0, 1], [1, 1]], 2)
 Traceback (most recent call last):
 ...
@@ -35,7 +46,9 @@ from .utils import data_dir
 __all__ = [
     "CostMatrix",
     "CostMatrixError",
+    "CostMatrixSizeError",
     "BUILDERS",
+    "as_cost",
     "load",
     "save",
     "named_matrices",
@@ -64,23 +77,70 @@ class CostMatrixError(ValueError):
     """A cost matrix (or a spec for one) is invalid; the message names the problem."""
 
 
+class CostMatrixSizeError(CostMatrixError):
+    """A valid cost matrix of the wrong size: ``size`` classes where ``expected`` were expected.
+
+    Callers that know what the expected size is (a dataset, a model's outputs) may re-word it.
+    """
+
+    def __init__(self, message: str, size: int, expected: int):
+        super().__init__(message)
+        self.size = int(size)
+        self.expected = int(expected)
+
+
 class CostMatrix:
     """A validated m×m cost matrix.
+
+    ``C[i, j]`` is the cost of a seed-``i`` input turned into target class ``j``. Everything a cost
+    matrix *means* is derived here and nowhere else:
+
+    * ``Ω_i = {j : C[i, j] > 0}`` — :meth:`omega`, :attr:`sensitive_mask` (m, m),
+      :attr:`omega_sizes` (m,), :attr:`seeds`, :attr:`targets`, :attr:`pairs`;
+    * candidates — examples whose class has ``Ω_y ≠ ∅``: :meth:`candidates` (N,),
+      :meth:`candidate_counts` (m,), :meth:`delta`;
+    * per example — :meth:`sensitive_targets` (N, m): ``j ∈ Ω_{y_n}``;
+    * binary (0/1) or real-valued — :attr:`is_binary`;
+    * certification — :meth:`spec_mask` (the pairs to bound, or every pair) and
+      :meth:`spec_columns`.
 
     Parameters
     ----------
     values : array-like (m, m)
-        Finite, non-negative, zero diagonal, not all zero. Binary (0/1) or real-valued.
+        Finite, non-negative, zero diagonal, not all zero. Binary (0/1) or real-valued. A boolean
+        array is a mask of sensitive pairs (True = cost 1).
     class_names : optional list of m names.
     name : optional label used in tables and run directories.
+    allow_empty : accept an all-zero matrix (no sensitive pair: no candidates, every
+        cost-sensitive error is 0). Metrics and certificate specifications allow it; a training or
+        smoothing cost matrix does not.
 
     Raises
     ------
     CostMatrixError (a ``ValueError``) naming the first problem found.
+
+    Example
+    -------
+    >>> C = CostMatrix([[0, 0, 1], [0, 0, 0], [3, 1, 0]])   # 0 -> 2 (cost 1), 2 -> 0 (3), 2 -> 1 (1)
+    >>> C.omega(2), C.seeds, C.omega_sizes.tolist(), C.is_binary
+    ([0, 1], [0, 2], [1, 0, 2], False)
+    >>> C.sensitive_mask.astype(int).tolist()
+    [[0, 0, 1], [0, 0, 0], [1, 1, 0]]
+    >>> C.sensitive_targets([2, 1]).astype(int).tolist()
+    [[1, 1, 0], [0, 0, 0]]
     """
 
-    def __init__(self, values: Any, class_names: Sequence[str] | None = None, name: str | None = None):
-        self.values = _validate(values)
+    def __init__(
+        self,
+        values: Any,
+        class_names: Sequence[str] | None = None,
+        name: str | None = None,
+        *,
+        allow_empty: bool = False,
+    ):
+        if not isinstance(allow_empty, bool):
+            raise CostMatrixError(f"allow_empty must be True or False, got {allow_empty!r}")
+        self.values = _validate(values, allow_empty=allow_empty)
         self.values.setflags(write=False)
         m = self.values.shape[0]
         if class_names is not None:
@@ -98,32 +158,67 @@ class CostMatrix:
 
     @property
     def is_binary(self) -> bool:
-        """True when every entry is 0 or 1."""
+        """True when every entry is 0 or 1 (then :func:`csr.metrics.cost_sensitive_robust_error`
+        applies; a real-valued matrix is scored with :func:`csr.metrics.robust_cost`)."""
         return bool(np.all((self.values == 0) | (self.values == 1)))
+
+    @property
+    def is_empty(self) -> bool:
+        """True for an all-zero matrix (only with ``allow_empty=True``): no pair is sensitive."""
+        return not bool(np.any(self.values > 0))
+
+    @property
+    def sensitive_mask(self) -> np.ndarray:
+        """(m, m) bool: ``[i, j]`` is True when ``j ∈ Ω_i`` (``C[i, j] > 0``); diagonal False.
+
+        >>> CostMatrix([[0, 2], [0, 0]]).sensitive_mask.tolist()
+        [[False, True], [False, False]]
+        """
+        return self.values > 0
+
+    @property
+    def mask(self) -> np.ndarray:
+        """Alias of :attr:`sensitive_mask`."""
+        return self.sensitive_mask
+
+    @property
+    def omega_sizes(self) -> np.ndarray:
+        """(m,) int64: ``|Ω_i|``, the number of sensitive targets of each seed class.
+
+        >>> CostMatrix([[0, 1, 1], [0, 0, 0], [1, 0, 0]]).omega_sizes.tolist()
+        [2, 0, 1]
+        """
+        return self.sensitive_mask.sum(axis=1).astype(np.int64)
+
+    @property
+    def seed_mask(self) -> np.ndarray:
+        """(m,) bool: ``Ω_i ≠ ∅`` (δ_i as a mask)."""
+        return self.sensitive_mask.any(axis=1)
 
     def omega(self, j: int) -> list[int]:
         """Ω_j: the sensitive targets of seed class ``j`` (sorted)."""
         self._check_class(j)
-        return [int(k) for k in np.flatnonzero(self.values[j] > 0)]
+        return [int(k) for k in np.flatnonzero(self.sensitive_mask[j])]
 
     def delta(self, j: int) -> int:
         """δ_j = 1 if seed class ``j`` has any sensitive target, else 0."""
-        return int(len(self.omega(j)) > 0)
+        self._check_class(j)
+        return int(self.seed_mask[j])
 
     @property
     def seeds(self) -> list[int]:
         """Seed classes with Ω_j ≠ ∅."""
-        return [int(j) for j in np.flatnonzero((self.values > 0).any(axis=1))]
+        return [int(j) for j in np.flatnonzero(self.seed_mask)]
 
     @property
     def targets(self) -> list[int]:
         """Classes that are a sensitive target of some seed."""
-        return [int(j) for j in np.flatnonzero((self.values > 0).any(axis=0))]
+        return [int(j) for j in np.flatnonzero(self.sensitive_mask.any(axis=0))]
 
     @property
     def pairs(self) -> list[tuple[int, int]]:
         """All sensitive (seed, target) pairs, row-major."""
-        return [(int(i), int(j)) for i, j in zip(*np.nonzero(self.values > 0))]
+        return [(int(i), int(j)) for i, j in zip(*np.nonzero(self.sensitive_mask))]
 
     @property
     def sparsity(self) -> float:
@@ -131,21 +226,105 @@ class CostMatrix:
         m = self.m
         return 1.0 - len(self.pairs) / (m * (m - 1))
 
-    @property
-    def mask(self) -> np.ndarray:
-        """Boolean (m, m) array, True where C > 0."""
-        return self.values > 0
+    # --- per-example views (labels y: (N,) ints in 0..m-1; NumPy/list, or a tensor) -------------
+    def candidates(self, y: Iterable[int] | np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+        """(N,) bool: example ``n`` is a *candidate* (``Ω_{y_n} ≠ ∅``, i.e. δ_{y_n} = 1).
+
+        The denominator of the cost-sensitive robust error and robust cost. A torch tensor ``y``
+        gives a bool tensor on its device, anything else a NumPy array.
+
+        >>> CostMatrix([[0, 1], [0, 0]]).candidates([0, 1, 0]).tolist()
+        [True, False, True]
+        """
+        return self._rows(self.seed_mask, y)
+
+    def sensitive_targets(self, y: Iterable[int] | np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+        """(N, m) bool: ``[n, j]`` is True when ``j ∈ Ω_{y_n}`` (the row ``sensitive_mask[y_n]``).
+
+        A torch tensor ``y`` gives a bool tensor on its device, anything else a NumPy array.
+
+        >>> CostMatrix([[0, 1, 1], [0, 0, 0], [0, 0, 0]]).sensitive_targets([0, 2]).astype(int).tolist()
+        [[0, 1, 1], [0, 0, 0]]
+        """
+        return self._rows(self.sensitive_mask, y)
 
     def candidate_counts(self, y: Iterable[int] | np.ndarray | torch.Tensor) -> np.ndarray:
         """Number of examples per class that are *candidates* (their class has Ω_y ≠ ∅).
 
-        ``y`` : (N,) labels → (m,) int array (zero for classes that are not seeds).
+        ``y`` : (N,) labels → (m,) int64 array (zero for classes that are not seeds).
+
+        >>> CostMatrix([[0, 1], [0, 0]]).candidate_counts([0, 1, 0]).tolist()
+        [2, 0]
         """
-        y = np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y, dtype=np.int64).reshape(-1)
-        if y.size and (y.min() < 0 or y.max() >= self.m):
-            raise CostMatrixError(f"labels must lie in 0..{self.m - 1}; got range {y.min()}..{y.max()}")
+        y = self._labels(y)
+        if isinstance(y, torch.Tensor):
+            y = y.cpu().numpy()
         counts = np.bincount(y, minlength=self.m)
-        return counts * (self.values > 0).any(axis=1)
+        return np.where(self.seed_mask, counts, 0).astype(np.int64)
+
+    # --- certification specification ------------------------------------------------------------
+    def spec_mask(
+        self, labels: Iterable[int] | np.ndarray | torch.Tensor | None = None, *, all_pairs: bool = False
+    ) -> np.ndarray | torch.Tensor:
+        """The (seed, target) pairs a certificate must bound.
+
+        ``all_pairs=False``: the sensitive pairs (:attr:`sensitive_mask`); ``all_pairs=True``: every
+        off-diagonal pair (certify once, score any cost matrix later). Without ``labels`` → (m, m)
+        bool; with ``labels`` (N,) → (N, m) bool rows, one per example (a tensor for tensor labels).
+
+        >>> C = CostMatrix([[0, 1, 0], [0, 0, 0], [0, 0, 0]])
+        >>> C.spec_mask([0, 1]).astype(int).tolist(), C.spec_mask([1], all_pairs=True).astype(int).tolist()
+        ([[0, 1, 0], [0, 0, 0]], [[1, 0, 1]])
+        """
+        if not isinstance(all_pairs, bool):
+            raise CostMatrixError(f"all_pairs must be True or False, got {all_pairs!r}")
+        mask = ~np.eye(self.m, dtype=bool) if all_pairs else self.sensitive_mask
+        return mask if labels is None else self._rows(mask, labels)
+
+    def spec_columns(self, labels: Iterable[int] | np.ndarray | torch.Tensor, *, all_pairs: bool = False) -> int:
+        """Number of pairs to bound for ``labels``: ``Σ_n |Ω_{y_n}|`` (``N·(m−1)`` with ``all_pairs``).
+
+        >>> CostMatrix([[0, 1, 1], [0, 0, 0], [1, 0, 0]]).spec_columns([0, 1, 2, 0])
+        5
+        """
+        rows = self.spec_mask(labels, all_pairs=all_pairs)
+        return int(rows.sum())
+
+    def _labels(self, y: Any) -> np.ndarray | torch.Tensor:
+        """Validate (N,) class indices → int64 (a long tensor on its device for tensor input)."""
+        if isinstance(y, torch.Tensor):
+            if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+                raise CostMatrixError(f"labels must be integer class indices, got dtype {y.dtype}")
+            t = y.detach().reshape(-1) if y.dim() == 0 else y.detach()
+            if t.dim() != 1:
+                raise CostMatrixError(f"labels must be a 1-D array of class indices, got shape {tuple(t.shape)}")
+            t = t.long()
+            lo, hi = (int(v) for v in torch.aminmax(t)) if t.numel() else (0, 0)
+        else:
+            try:
+                a = np.asarray(y)
+            except (TypeError, ValueError):
+                raise CostMatrixError("labels must be a 1-D array of integer class indices") from None
+            a = a.reshape(-1) if a.ndim == 0 else a
+            if a.ndim != 1:
+                raise CostMatrixError(f"labels must be a 1-D array of class indices, got shape {a.shape}")
+            if a.size and (a.dtype == bool or not np.issubdtype(a.dtype, np.number)):
+                raise CostMatrixError(f"labels must be integer class indices, got dtype {a.dtype}")
+            if a.size and not np.issubdtype(a.dtype, np.integer):
+                if not np.all(np.isfinite(a)) or np.any(a != np.round(a)):
+                    raise CostMatrixError("labels must be integer class indices, got non-integer values")
+            t = a.astype(np.int64)
+            lo, hi = (int(t.min()), int(t.max())) if t.size else (0, 0)
+        if lo < 0 or hi >= self.m:
+            raise CostMatrixError(f"labels must lie in 0..{self.m - 1}; got range {lo}..{hi}")
+        return t
+
+    def _rows(self, table: np.ndarray, y: Any) -> np.ndarray | torch.Tensor:
+        """``table[y]`` (a per-class table indexed by validated labels), on ``y``'s device."""
+        y = self._labels(y)
+        if isinstance(y, torch.Tensor):
+            return torch.as_tensor(table, device=y.device)[y]
+        return table[y]
 
     # --- conversions -----------------------------------------------------------------------
     def tensor(self, device: torch.device | str | None = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -163,9 +342,41 @@ class CostMatrix:
         """Build from a matrix written ``C(predicted, true)`` (Shen et al.), i.e. transpose it."""
         return cls(np.asarray(values, dtype=np.float64).T, **kwargs)
 
+    @classmethod
+    def from_targets(cls, targets: Any, num_classes: int, *, name: str | None = "targets",
+                     allow_empty: bool = False) -> "CostMatrix":
+        """Binary matrix from sensitive-target sets ``{seed: [targets]}`` (``C[seed, t] = 1``).
+
+        Every listed seed needs a non-empty target list of other class indices.
+
+        >>> CostMatrix.from_targets({0: [2], 2: [0, 1]}, 3).pairs
+        [(0, 2), (2, 0), (2, 1)]
+        """
+        if not isinstance(targets, dict):
+            raise CostMatrixError(f"sensitive targets must be a dict {{seed: [targets]}}, got {type(targets).__name__}")
+        values = _zeros(num_classes)
+        m = values.shape[0]
+        for seed, ts in targets.items():
+            if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < m:
+                raise CostMatrixError(
+                    f"sensitive-target dict: sensitive seed must be a class index in 0..{m - 1}, got {seed!r}"
+                )
+            if isinstance(ts, (str, bytes)) or not isinstance(ts, Iterable):
+                raise CostMatrixError(
+                    f"sensitive-target dict: the targets of seed {seed} must be a list of class indices, got {ts!r}"
+                )
+            ts = list(ts)
+            if not ts:
+                raise CostMatrixError(f"empty Ω for sensitive seed {seed}: give at least one target class")
+            for t in ts:
+                if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or not 0 <= int(t) < m or t == seed:
+                    raise CostMatrixError(f"target {t!r} of seed {seed} must be another class index in 0..{m - 1}")
+                values[int(seed), int(t)] = 1.0
+        return cls(values, name=name, allow_empty=allow_empty)
+
     def power(self, p: float) -> "CostMatrix":
         """Element-wise power C^{⊙p} (used by Wasserstein losses)."""
-        return CostMatrix(self.values**p, self.class_names, f"{self.name or 'C'}^{p:g}")
+        return CostMatrix(self.values**p, self.class_names, f"{self.name or 'C'}^{p:g}", allow_empty=self.is_empty)
 
     def describe(self) -> dict[str, Any]:
         """Summary used at the top of notebooks."""
@@ -193,7 +404,7 @@ class CostMatrix:
             raise CostMatrixError(f"class index must be an integer in 0..{self.m - 1}, got {j!r}")
 
 
-def _validate(values: Any) -> np.ndarray:
+def _validate(values: Any, allow_empty: bool = False) -> np.ndarray:
     if isinstance(values, CostMatrix):
         return np.array(values.values)
     if isinstance(values, torch.Tensor):
@@ -205,7 +416,7 @@ def _validate(values: Any) -> np.ndarray:
             "cost matrix entries must be numbers in a rectangular nested list or array"
         ) from None
     if a.ndim != 2 or a.shape[0] != a.shape[1]:
-        raise CostMatrixError(f"cost matrix must be square (m×m); got shape {tuple(a.shape)}")
+        raise CostMatrixError(f"cost matrix must be square (m, m); got shape {tuple(a.shape)}")
     if a.shape[0] < 2:
         raise CostMatrixError(f"cost matrix needs at least 2 classes; got shape {tuple(a.shape)}")
     bad = np.argwhere(~np.isfinite(a))
@@ -215,14 +426,16 @@ def _validate(values: Any) -> np.ndarray:
     neg = np.argwhere(a < 0)
     if len(neg):
         i, j = neg[0]
-        raise CostMatrixError(f"cost matrix has a negative entry C[{i},{j}] = {a[i, j]:g}; costs must be >= 0")
+        raise CostMatrixError(
+            f"cost matrix has a negative entry C[{i},{j}] = {a[i, j]:g}; costs must be non-negative (>= 0)"
+        )
     diag = np.flatnonzero(np.diag(a) != 0)
     if len(diag):
         i = diag[0]
         raise CostMatrixError(
             f"cost matrix diagonal must be zero (a correct prediction costs nothing); C[{i},{i}] = {a[i, i]:g}"
         )
-    if not np.any(a > 0):
+    if not allow_empty and not np.any(a > 0):
         raise CostMatrixError("cost matrix is all zero: no adversarial transformation is sensitive")
     return a
 
@@ -526,7 +739,7 @@ def _read_matrix_file(path: Path) -> tuple[np.ndarray, list[str] | None]:
                 raise CostMatrixError(f"cost matrix file {path} must hold a list of rows or a 'matrix' key")
             names = obj.get("class_names")
             obj = obj["matrix"]
-        return _validate(obj), names
+        return _validate(obj, allow_empty=True), names  # all-zero is checked by CostMatrix
     raise CostMatrixError(f"cost matrix file must be .csv, .json or .yaml: {path}")
 
 
@@ -555,37 +768,107 @@ def load(
     """Turn a user's ``cost_matrix`` parameter into a validated :class:`CostMatrix`.
 
     ``spec`` may be
-      * a :class:`CostMatrix` or an (m, m) nested list / array / tensor;
+      * a :class:`CostMatrix` or an (m, m) nested list / array / tensor (a bool array is a mask of
+        sensitive pairs);
       * a builder name with optional arguments after a colon: ``"overall"``, ``"odd"``,
         ``"single_pair:0,2"``, ``"single_seed:8"``, ``"protect:3,c=10"``, ``"random_k:10,seed=0"``,
         ``"multi_pair:[(0,2),(6,5)]"`` (``num_classes`` is passed as the first argument);
       * the name of a matrix stored in ``data/cost_matrices/`` (e.g. ``"vehicle_real"``);
       * a path to a .csv (rows of numbers, optional header of class names), .json or .yaml file
-        (a list of rows, or ``{"matrix": [...], "class_names": [...]}``).
+        (a list of rows, or ``{"matrix": [...], "class_names": [...]}``);
+      * sensitive-target sets ``{seed: [targets]}`` (binary, :meth:`CostMatrix.from_targets`).
 
     ``pairwise_errors`` (m, m) is handed to ``top_k`` when its spec names no ``errors`` file
     (the "top-10 most vulnerable pairs" of a baseline model).
 
     Raises :class:`CostMatrixError` (a ``ValueError``) naming the problem, including a matrix
-    whose size does not match ``num_classes``.
+    whose size does not match ``num_classes`` (:class:`CostMatrixSizeError`).
     """
+    _check_num_classes(num_classes)
+    C, names = _load(spec, int(num_classes), pairwise_errors)
+    if C.m != num_classes:
+        raise CostMatrixSizeError(
+            f"cost matrix is {C.m}×{C.m} but the dataset has {num_classes} classes", C.m, num_classes
+        )
+    cn = class_names if class_names is not None else (names if names and len(names) == C.m else C.class_names)
+    return CostMatrix(C.values, class_names=cn, name=C.name)
+
+
+def as_cost(cost: Any, num_classes: int | None = None, *, allow_empty: bool = False) -> CostMatrix:
+    """The one conversion every cost-sensitive function applies to its ``cost`` argument.
+
+    ``cost``: anything :func:`load` accepts, or any object with a ``.values`` (m, m) attribute
+    (e.g. a DataFrame). A :class:`CostMatrix` of the right size is returned as it is.
+    ``num_classes`` builds a builder name, a stored name or a ``{seed: [targets]}`` dict (needed
+    for those) and, when given, must equal the matrix size (else :class:`CostMatrixSizeError`).
+    ``allow_empty=True`` accepts an all-zero matrix (no sensitive pair), as metrics and
+    certificate specifications do.
+
+    Raises :class:`CostMatrixError` (a ``ValueError``) naming the problem.
+
+    >>> as_cost("single_pair:0,1", 3) == as_cost([[0, 1, 0], [0, 0, 0], [0, 0, 0]])
+    True
+    >>> as_cost(np.zeros((2, 2)), allow_empty=True).candidates([0, 1]).tolist()
+    [False, False]
+    >>> as_cost([[0, 1], [1, 0]], 3)
+    Traceback (most recent call last):
+    ...
+    csr.costs.CostMatrixSizeError: cost matrix shape (2, 2) does not match m = 3 classes
+    """
+    if num_classes is not None:
+        _check_num_classes(num_classes)
+        num_classes = int(num_classes)
+    if not isinstance(allow_empty, bool):
+        raise CostMatrixError(f"allow_empty must be True or False, got {allow_empty!r}")
+    if not isinstance(cost, (CostMatrix, str, Path, dict, list, tuple, np.ndarray, torch.Tensor)):
+        v = getattr(cost, "values", None)
+        if v is not None and not callable(v):  # a duck-typed cost matrix / DataFrame
+            cost = v
+    if isinstance(cost, CostMatrix):
+        C = cost
+    else:
+        C = _load(cost, num_classes, None, allow_empty=allow_empty)[0]
+    if num_classes is not None and C.m != num_classes:
+        raise CostMatrixSizeError(
+            f"cost matrix shape ({C.m}, {C.m}) does not match m = {num_classes} classes", C.m, num_classes
+        )
+    if not allow_empty and C.is_empty:
+        raise CostMatrixError("cost matrix is all zero: no adversarial transformation is sensitive")
+    return C
+
+
+def _check_num_classes(num_classes: Any) -> None:
     if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
         raise CostMatrixError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+
+
+def _load(
+    spec: Any, num_classes: int | None, pairwise_errors: Any, allow_empty: bool = False
+) -> tuple[CostMatrix, list[str] | None]:
+    """``spec`` → (CostMatrix, class names read from a file). ``num_classes`` is only needed (and
+    only used) to build names and target dicts; the caller checks the size."""
     names = None
+
+    def needs_m(what: str) -> int:
+        if num_classes is None:
+            raise CostMatrixError(f"{what} needs the number of classes: pass num_classes")
+        return num_classes
+
     if isinstance(spec, CostMatrix):
         C = spec
     elif isinstance(spec, Path) or (isinstance(spec, str) and _looks_like_path(spec)):
         values, names = _read_matrix_file(Path(spec).expanduser())
-        C = CostMatrix(values, name=Path(spec).stem)
+        C = CostMatrix(values, name=Path(spec).stem, allow_empty=allow_empty)
     elif isinstance(spec, str) and spec.strip().startswith("["):  # a nested list passed as text
         try:
             values = ast.literal_eval(spec.strip())
         except (SyntaxError, ValueError):
             raise CostMatrixError(f"cannot parse cost matrix {spec!r} as a nested list of numbers") from None
-        C = CostMatrix(values, name="custom")
+        C = CostMatrix(values, name="custom", allow_empty=allow_empty)
     elif isinstance(spec, str):
         name, _, argtext = spec.strip().partition(":")
         if name in BUILDERS:
+            m = needs_m(f"cost-matrix builder {name!r}")
             args, kwargs = _parse_args(argtext)
             if name == "top_k" and "errors" not in kwargs and len(args) < 2:
                 if pairwise_errors is None:
@@ -595,14 +878,14 @@ def load(
                     )
                 kwargs["errors"] = pairwise_errors
             try:
-                C = BUILDERS.get(name)(num_classes, *args, **kwargs)
+                C = BUILDERS.get(name)(m, *args, **kwargs)
             except TypeError as e:
                 raise CostMatrixError(f"bad arguments for cost-matrix builder {name!r}: {e}") from None
         elif name in named_matrices() and not argtext:
             folder = data_dir() / "cost_matrices"
             path = next(p for p in sorted(folder.glob(name + ".*")) if p.suffix in _FILE_SUFFIXES)
             values, names = _read_matrix_file(path)
-            C = CostMatrix(values, name=name)
+            C = CostMatrix(values, name=name, allow_empty=allow_empty)
         else:
             known = ", ".join(BUILDERS.names())
             stored = ", ".join(named_matrices()) or "none"
@@ -610,16 +893,16 @@ def load(
                 f"unknown cost matrix {spec!r}: not a builder ({known}), not a stored matrix "
                 f"({stored}) and not a .csv/.json/.yaml file path"
             )
+    elif isinstance(spec, dict):
+        C = CostMatrix.from_targets(spec, needs_m("a {seed: [targets]} dict"), allow_empty=allow_empty)
     elif isinstance(spec, (list, tuple, np.ndarray, torch.Tensor)):
-        C = CostMatrix(spec, name="custom")
+        C = CostMatrix(spec, name="custom", allow_empty=allow_empty)
     else:
         raise CostMatrixError(
-            f"cost_matrix must be a builder name, a file path or an m×m nested list, got {type(spec).__name__}"
+            "cost_matrix must be a builder name, a file path, an m×m nested list or a "
+            f"{{seed: [targets]}} dict, got {type(spec).__name__}"
         )
-    if C.m != num_classes:
-        raise CostMatrixError(f"cost matrix is {C.m}×{C.m} but the dataset has {num_classes} classes")
-    cn = class_names if class_names is not None else (names if names and len(names) == C.m else C.class_names)
-    return CostMatrix(C.values, class_names=cn, name=C.name)
+    return C, names
 
 
 def _looks_like_path(spec: str) -> bool:

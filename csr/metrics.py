@@ -14,10 +14,14 @@ certificate, could not be excluded from being) classified as ``j != y_n``. Clean
 misclassification is the special case :func:`reach_from_predictions`.
 
 ``C`` is an ``(m, m)`` cost matrix: ``C[i, j] >= 0`` is the cost of an example of *seed*
-class ``i`` being moved to *target* class ``j`` (zero diagonal). It may be an array, a nested
-list, or any object with a ``.values`` attribute (e.g. :class:`csr.costs.CostMatrix`).
-``Ω_i = {j : C[i, j] > 0}`` is the set of sensitive targets of seed class ``i``; an example
-``n`` is a *candidate* when ``Ω_{y_n}`` is non-empty (Zhang & Evans, 2019).
+class ``i`` being moved to *target* class ``j`` (zero diagonal). It may be a
+:class:`csr.costs.CostMatrix` or anything :func:`csr.costs.as_cost` turns into one (an array, a
+nested list, a tensor, a builder name such as ``"odd"``, a ``{seed: [targets]}`` dict, an object
+with a ``.values`` attribute); an all-zero matrix is allowed (no candidates). What the matrix
+means is read from the :class:`~csr.costs.CostMatrix`, never re-derived here:
+``Ω_i = {j : C[i, j] > 0}`` (:meth:`~csr.costs.CostMatrix.sensitive_targets`) is the set of
+sensitive targets of seed class ``i``; an example ``n`` is a *candidate*
+(:meth:`~csr.costs.CostMatrix.candidates`) when ``Ω_{y_n}`` is non-empty (Zhang & Evans, 2019).
 
 Example
 -------
@@ -35,6 +39,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
+from . import costs as costs_mod
 
 __all__ = [
     "accuracy",
@@ -127,43 +133,18 @@ def _reach(reach: Any, num_classes: int | None = None) -> np.ndarray:
     return arr
 
 
-def _cost(C: Any, m: int | None = None) -> np.ndarray:
-    """Validate a cost matrix (array, nested list or object with ``.values``) → float64 (m, m)."""
-    values = C
-    if not hasattr(C, "detach"):  # torch tensors have a .values() method for sparse tensors
-        v = getattr(C, "values", None)
-        if v is not None and not callable(v):  # CostMatrix / DataFrame; not dict.values
-            values = v
-    if isinstance(C, dict):
-        raise ValueError("cost matrix must be an (m, m) array, nested list or CostMatrix, got a dict")
-    arr = _to_numpy(values, "cost matrix")
-    if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
-        raise ValueError(f"cost matrix must be square (m, m), got shape {arr.shape}")
-    if m is not None and arr.shape[0] != m:
-        raise ValueError(f"cost matrix shape {arr.shape} does not match m = {m} classes")
-    if not np.issubdtype(arr.dtype, np.number) and arr.dtype != bool:
-        raise ValueError(f"cost matrix must be numeric, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64)
-    if not np.all(np.isfinite(arr)):
-        raise ValueError("cost matrix must be finite (no NaN/inf)")
-    if np.any(arr < 0):
-        raise ValueError("cost matrix must be non-negative")
-    if np.any(np.diag(arr) != 0):
-        raise ValueError("cost matrix must have a zero diagonal (C[i, i] = 0)")
-    return arr
+def _cost(C: Any, m: int | None = None) -> "costs_mod.CostMatrix":
+    """``C`` as a :class:`csr.costs.CostMatrix` (all-zero allowed) of ``m`` classes when given."""
+    return costs_mod.as_cost(C, m, allow_empty=True)
 
 
-def _reach_y_cost(reach: Any, y: Any, C: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _reach_y_cost(reach: Any, y: Any, C: Any) -> tuple[np.ndarray, np.ndarray, "costs_mod.CostMatrix"]:
     R = _reach(reach)
     m = R.shape[1]
-    Cv = _cost(C, m)
+    cm = _cost(C, m)
     yy = _labels(y, "y", m)
     _same_n(R, yy, "reach", "y")
-    return R, yy, Cv
-
-
-def _is_binary(Cv: np.ndarray) -> bool:
-    return bool(np.all((Cv == 0) | (Cv == 1)))
+    return R, yy, cm
 
 
 # --------------------------------------------------------------------------------------------
@@ -284,19 +265,17 @@ def pairwise_error(reach: Any, y: Any, num_classes: int | None = None) -> np.nda
 # --------------------------------------------------------------------------------------------
 # cost-sensitive metrics
 # --------------------------------------------------------------------------------------------
-def candidate_counts(y: Any, C: Any) -> np.ndarray:
+def candidate_counts(y: Any, C: Any, num_classes: int | None = None) -> np.ndarray:
     """``(m,)`` int64: for each class ``i``, #examples of class ``i`` if ``Ω_i ≠ ∅`` else 0.
 
     Their sum is the denominator of :func:`cost_sensitive_robust_error` and :func:`robust_cost`.
+    ``num_classes`` is needed only when ``C`` is a builder name or a target dict.
 
     >>> candidate_counts([0, 0, 1, 2], [[0, 0, 1], [0, 0, 0], [1, 0, 0]])
     array([2, 0, 1])
     """
-    Cv = _cost(C)
-    m = Cv.shape[0]
-    t = _labels(y, "y", m)
-    seeds = (Cv > 0).any(axis=1)
-    return np.where(seeds, np.bincount(t, minlength=m), 0).astype(np.int64)
+    cm = _cost(C, num_classes)
+    return cm.candidate_counts(_labels(y, "y", cm.m))
 
 
 def cost_sensitive_robust_error(reach: Any, y: Any, C: Any) -> float:
@@ -321,14 +300,14 @@ def cost_sensitive_robust_error(reach: Any, y: Any, C: Any) -> float:
     >>> cost_sensitive_robust_error(reach, y, [[0, 0, 1], [0, 0, 0], [0, 0, 0]])  # 0 -> 2 only
     0.5
     """
-    R, t, Cv = _reach_y_cost(reach, y, C)
-    if not _is_binary(Cv):
+    R, t, cm = _reach_y_cost(reach, y, C)
+    if not cm.is_binary:
         raise ValueError(
             "cost_sensitive_robust_error needs a binary (0/1) cost matrix; "
             "for real-valued costs use robust_cost(reach, y, C)"
         )
-    sensitive = Cv[t] > 0  # (N, m): j ∈ Ω_{y_n}
-    candidate = sensitive.any(axis=1)
+    sensitive = cm.sensitive_targets(t)  # (N, m): j ∈ Ω_{y_n}
+    candidate = cm.candidates(t)
     n_cand = int(candidate.sum())
     if n_cand == 0:
         return 0.0
@@ -357,11 +336,11 @@ def robust_cost(reach: Any, y: Any, C: Any) -> float:
     ...             [[0, 2, 10], [0, 0, 0], [0, 0, 0]])   # (2 + 10) / 2 candidates
     6.0
     """
-    R, t, Cv = _reach_y_cost(reach, y, C)
-    n_cand = int((Cv[t] > 0).any(axis=1).sum())
+    R, t, cm = _reach_y_cost(reach, y, C)
+    n_cand = int(cm.candidates(t).sum())
     if n_cand == 0:
         return 0.0
-    return float((Cv[t] * R).sum() / n_cand)
+    return float((cm.values[t] * R).sum() / n_cand)
 
 
 def overall_robust_error(reach: Any, y: Any) -> float:
@@ -384,23 +363,23 @@ def overall_robust_error(reach: Any, y: Any) -> float:
     return float(R.any(axis=1).mean())
 
 
-def misclassification_cost(pred: Any, y: Any, C: Any) -> float:
+def misclassification_cost(pred: Any, y: Any, C: Any, num_classes: int | None = None) -> float:
     """Mean cost of the clean predictions over **all** examples: ``(1/N) Σ_n C[y_n, pred_n]``.
 
     The cost-sensitive *standard* error (Zhang & Evans 2019, Table 4). For the all-ones
-    off-diagonal matrix it is the clean error ``1 - accuracy``.
+    off-diagonal matrix it is the clean error ``1 - accuracy``. ``num_classes`` is needed only
+    when ``C`` is a builder name or a target dict.
 
     >>> misclassification_cost([0, 2, 1, 2], [0, 0, 1, 1], [[0, 1, 5], [1, 0, 1], [1, 1, 0]])
     1.5
     """
-    Cv = _cost(C)
-    m = Cv.shape[0]
-    p = _labels(pred, "pred", m)
-    t = _labels(y, "y", m)
+    cm = _cost(C, num_classes)
+    p = _labels(pred, "pred", cm.m)
+    t = _labels(y, "y", cm.m)
     _same_n(p, t, "pred", "y")
     if t.size == 0:
         raise ValueError("misclassification cost of an empty set is undefined: pred and y are empty")
-    return float(Cv[t, p].mean())
+    return float(cm.values[t, p].mean())
 
 
 # --------------------------------------------------------------------------------------------

@@ -753,3 +753,51 @@ def test_gradcheck_tiny(method):
     J = J_of(*params)
     assert float(J.detach().min()) < 0  # unstable units present
     assert torch.autograd.gradcheck(J_of, params, eps=1e-6, atol=1e-6)
+
+
+# ============================================================================================
+# 7. one cost-matrix semantics: the specification is the CostMatrix's
+# ============================================================================================
+def test_spec_identical_for_every_cost_form():
+    torch.manual_seed(7)
+    net = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 3))
+    x, y = torch.rand(9, 4), torch.arange(9) % 3
+    C = costs.load("single_seed:1", 3)
+    forms = [C, C.values.tolist(), "single_seed:1", {1: [0, 2]}, C.mask, torch.tensor(C.values)]
+    J0 = bounds(net, x, y, 0.05, spec=C)
+    r0 = certify(net, x, y, 0.05, cost=C, batch_size=4)
+    for spec in forms:
+        assert torch.equal(bounds(net, x, y, 0.05, spec=spec), J0), spec
+        assert torch.equal(certify(net, x, y, 0.05, cost=spec, batch_size=4), r0), spec
+        np.testing.assert_array_equal(spec_mask(spec, 3), C.spec_mask())
+        assert count_spec_columns(y, spec, 3) == C.spec_columns(y) == 3 * 2
+    # what is computed is exactly the CostMatrix's specification
+    rows = C.spec_mask(y)
+    assert torch.equal(torch.isfinite(J0), rows | (torch.arange(3)[None] == y[:, None]))
+    bounds(net, x, y, 0.05, spec=C)
+    assert last_bound_stats()["examples"] == int(C.candidates(y).sum()) == 3
+    # None = every pair = the overall matrix
+    np.testing.assert_array_equal(spec_mask(None, 3), costs.overall(3).spec_mask())
+    np.testing.assert_array_equal(spec_mask(None, 3), C.spec_mask(all_pairs=True))
+    assert torch.equal(bounds(net, x, y, 0.05), bounds(net, x, y, 0.05, spec="overall"))
+    assert count_spec_columns(torch.as_tensor(y), None, 3) == C.spec_columns(y, all_pairs=True)
+
+
+def test_spec_bad_input_one_clear_error():
+    net = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 3))
+    x, y = torch.rand(2, 4), torch.tensor([0, 2])
+    for spec, match in (
+        ([[0, 1], [1, 0]], "spec is for 2 classes but the model has m = 3"),
+        (np.ones((3, 3)), "diagonal must be zero"),
+        ([[0, np.nan, 0], [0, 0, 0], [0, 0, 0]], "non-finite"),
+        ({0: []}, "empty Ω for sensitive seed 0"),
+        ("nope", "unknown cost matrix 'nope'"),
+        (3.5, "must be a builder name"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            bounds(net, x, y, 0.1, spec=spec)
+        with pytest.raises(ValueError, match=match):
+            spec_mask(spec, 3)
+    # an all-zero specification bounds nothing
+    assert not spec_mask(np.zeros((3, 3)), 3).any() and count_spec_columns(y, np.zeros((3, 3)), 3) == 0
+    assert bool(torch.isinf(bounds(net, x, y, 0.1, spec=[[0] * 3] * 3)[:, 1]).all())

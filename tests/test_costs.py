@@ -205,3 +205,222 @@ def test_top_k_spec_takes_pairwise_errors():
     assert C.pairs == [(2, 0), (2, 1)]
     with pytest.raises(CostMatrixError, match="top_k needs a pairwise error matrix"):
         costs.load("top_k:2", 3)
+
+
+# --- one cost-matrix semantics: every derived quantity against hand-computed matrices -------------
+# Binary, 4 classes: 0 -> {1, 2}, 1 -> ∅, 2 -> {3}, 3 -> {0}.
+B4 = M([[0, 1, 1, 0], [0, 0, 0, 0], [0, 0, 0, 1], [1, 0, 0, 0]])
+Y4 = [0, 1, 1, 2, 3, 0]
+# Real-valued, 3 classes: 0 -> {1} (0.5), 1 -> {0 (2), 2 (3)}, 2 -> ∅.
+R3 = M([[0, 0.5, 0], [2, 0, 3], [0, 0, 0]])
+Y3 = [2, 1, 0, 1]
+
+
+def test_derived_quantities_binary():
+    C = CostMatrix(B4)
+    assert C.is_binary and not C.is_empty and C.m == 4
+    np.testing.assert_array_equal(C.sensitive_mask, B4 > 0)
+    np.testing.assert_array_equal(C.mask, C.sensitive_mask)
+    assert [C.omega(j) for j in range(4)] == [[1, 2], [], [3], [0]]
+    assert [C.delta(j) for j in range(4)] == [1, 0, 1, 1]
+    assert C.omega_sizes.tolist() == [2, 0, 1, 1] and C.omega_sizes.dtype == np.int64
+    assert C.seed_mask.tolist() == [True, False, True, True]
+    assert C.seeds == [0, 2, 3] and C.targets == [0, 1, 2, 3]
+    assert C.pairs == [(0, 1), (0, 2), (2, 3), (3, 0)]
+    assert C.sparsity == pytest.approx(1 - 4 / 12)
+    assert C.candidates(Y4).tolist() == [True, False, False, True, True, True]
+    np.testing.assert_array_equal(C.candidate_counts(Y4), [2, 0, 1, 1])
+    np.testing.assert_array_equal(
+        C.sensitive_targets(Y4),
+        [[0, 1, 1, 0], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 1], [1, 0, 0, 0], [0, 1, 1, 0]],
+    )
+    np.testing.assert_array_equal(C.spec_mask(), B4 > 0)
+    np.testing.assert_array_equal(C.spec_mask(all_pairs=True), ~np.eye(4, dtype=bool))
+    np.testing.assert_array_equal(C.spec_mask(Y4), C.sensitive_targets(Y4))
+    np.testing.assert_array_equal(C.spec_mask([1], all_pairs=True), [[1, 0, 1, 1]])
+    assert C.spec_columns(Y4) == 2 + 0 + 0 + 1 + 1 + 2
+    assert C.spec_columns(Y4, all_pairs=True) == 6 * 3
+    assert C.spec_columns([]) == 0 and C.candidates([]).shape == (0,)
+
+
+def test_derived_quantities_real_valued():
+    C = CostMatrix(R3)
+    assert not C.is_binary
+    np.testing.assert_array_equal(C.sensitive_mask, [[0, 1, 0], [1, 0, 1], [0, 0, 0]])
+    assert [C.omega(j) for j in range(3)] == [[1], [0, 2], []]
+    assert C.omega_sizes.tolist() == [1, 2, 0] and C.seeds == [0, 1] and C.targets == [0, 1, 2]
+    assert C.candidates(Y3).tolist() == [False, True, True, True]
+    np.testing.assert_array_equal(C.candidate_counts(Y3), [1, 2, 0])
+    np.testing.assert_array_equal(C.sensitive_targets(Y3), [[0, 0, 0], [1, 0, 1], [0, 1, 0], [1, 0, 1]])
+    assert C.spec_columns(Y3) == 5
+
+
+def test_per_example_views_follow_the_label_type():
+    import torch
+
+    C = CostMatrix(B4)
+    yt = torch.tensor(Y4)
+    cand, rows = C.candidates(yt), C.sensitive_targets(yt)
+    assert isinstance(cand, torch.Tensor) and cand.dtype == torch.bool and cand.device == yt.device
+    assert cand.tolist() == C.candidates(Y4).tolist()
+    assert torch.equal(rows, torch.as_tensor(C.sensitive_targets(np.array(Y4))))
+    assert torch.equal(C.spec_mask(yt), rows)
+    assert C.spec_columns(yt) == C.spec_columns(Y4)
+    assert C.candidates(np.array([0.0, 1.0])).tolist() == [True, False]  # integral floats are labels
+
+
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        ([0, 4], r"labels must lie in 0\.\.3; got range 0\.\.4"),
+        ([-1, 0], r"labels must lie in 0\.\.3"),
+        ([0.5, 1], "non-integer"),
+        ([[0, 1]], "1-D"),
+        ([True, False], "integer class indices"),
+        (["a"], "integer class indices"),
+    ],
+)
+def test_bad_labels(labels, message):
+    C = CostMatrix(B4)
+    for view in (C.candidates, C.sensitive_targets, C.candidate_counts, C.spec_mask):
+        with pytest.raises(CostMatrixError, match=message):
+            view(labels)
+
+
+def test_bad_tensor_labels_and_flags():
+    import torch
+
+    C = CostMatrix(B4)
+    with pytest.raises(CostMatrixError, match="integer class indices, got dtype torch.float32"):
+        C.candidates(torch.tensor([0.0, 1.0]))
+    with pytest.raises(CostMatrixError, match=r"labels must lie in 0\.\.3; got range 0\.\.7"):
+        C.sensitive_targets(torch.tensor([0, 7]))
+    with pytest.raises(CostMatrixError, match="all_pairs must be True or False"):
+        C.spec_mask(all_pairs="yes")
+    with pytest.raises(CostMatrixError, match="allow_empty must be True or False"):
+        CostMatrix(B4, allow_empty=1)
+
+
+def test_empty_matrix_only_when_allowed():
+    with pytest.raises(CostMatrixError, match="all zero"):
+        CostMatrix(np.zeros((3, 3)))
+    E = CostMatrix(np.zeros((3, 3)), allow_empty=True)
+    assert E.is_empty and E.seeds == [] and E.pairs == [] and E.omega_sizes.tolist() == [0, 0, 0]
+    assert E.candidates([0, 1, 2]).tolist() == [False] * 3 and E.spec_columns([0, 1, 2]) == 0
+    with pytest.raises(CostMatrixError, match="all zero"):
+        costs.as_cost(E)  # a consumer that needs a sensitive pair refuses it
+
+
+def test_bool_mask_is_a_binary_cost_matrix():
+    mask = B4 > 0
+    assert CostMatrix(mask) == CostMatrix(B4)
+    with pytest.raises(CostMatrixError, match="diagonal must be zero"):
+        CostMatrix(np.ones((3, 3), dtype=bool))
+
+
+# --- as_cost: the one conversion --------------------------------------------------------------------
+class _Duck:
+    def __init__(self, values):
+        self.values = values
+
+
+def test_as_cost_accepts_every_form():
+    import torch
+
+    want = CostMatrix(B4)
+    forms = [
+        want,
+        B4.tolist(),
+        B4,
+        B4 > 0,
+        torch.tensor(B4),
+        _Duck(B4),
+        str(B4.astype(int).tolist()),
+        {0: [1, 2], 2: [3], 3: [0]},
+        "multi_pair:[(0,1),(0,2),(2,3),(3,0)]",
+    ]
+    for form in forms:
+        C = costs.as_cost(form, 4)
+        assert isinstance(C, CostMatrix) and C == want, form
+    assert costs.as_cost(want) is want  # no copy of a matrix of the right size
+    assert costs.as_cost(B4.tolist()) == want  # the size comes from the matrix itself
+    assert costs.as_cost("odd", 4) == costs.load("odd", 4)
+
+
+def test_as_cost_files(tmp_path):
+    path = costs.save(CostMatrix(R3), tmp_path / "r3.json")
+    assert costs.as_cost(str(path)) == costs.as_cost(path, 3) == CostMatrix(R3)
+    (tmp_path / "zero.csv").write_text("0,0\n0,0\n")
+    assert costs.as_cost(tmp_path / "zero.csv", allow_empty=True).is_empty
+    with pytest.raises(CostMatrixError, match="all zero"):
+        costs.as_cost(tmp_path / "zero.csv")
+
+
+@pytest.mark.parametrize(
+    "cost, num_classes, error, message",
+    [
+        ([[0, 1], [1, 0]], 3, costs.CostMatrixSizeError, r"shape \(2, 2\) does not match m = 3 classes"),
+        ("odd", None, CostMatrixError, "builder 'odd' needs the number of classes"),
+        ({0: [1]}, None, CostMatrixError, "dict needs the number of classes"),
+        ({0: []}, 3, CostMatrixError, "empty Ω for sensitive seed 0"),
+        ({5: [1]}, 3, CostMatrixError, r"dict: sensitive seed must be a class index in 0\.\.2, got 5"),
+        ({"a": 1}, 3, CostMatrixError, "dict: sensitive seed"),
+        ({0: 1}, 3, CostMatrixError, "targets of seed 0 must be a list"),
+        ({0: [0]}, 3, CostMatrixError, r"target 0 of seed 0 must be another class index in 0\.\.2"),
+        ({}, 3, CostMatrixError, "all zero"),
+        (3.5, 3, CostMatrixError, "must be a builder name"),
+        ([[0, 1], [1, 0]], 1, CostMatrixError, "num_classes must be an integer >= 2"),
+        ([[0, -1], [1, 0]], None, CostMatrixError, r"negative entry C\[0,1\] = -1; costs must be non-negative"),
+        ([[0, 1, 1]], None, CostMatrixError, r"square \(m, m\)"),
+    ],
+)
+def test_as_cost_bad_input(cost, num_classes, error, message):
+    with pytest.raises(error, match=message):
+        costs.as_cost(cost, num_classes)
+    assert issubclass(error, ValueError)
+
+
+def test_size_error_carries_the_sizes():
+    with pytest.raises(costs.CostMatrixSizeError) as e:
+        costs.as_cost(costs.overall(4), 3)
+    assert (e.value.size, e.value.expected) == (4, 3)
+    with pytest.raises(costs.CostMatrixSizeError, match="3×3 but the dataset has 10 classes"):
+        costs.load(costs.overall(3), 10)
+
+
+def test_from_targets_and_load_dict():
+    C = CostMatrix.from_targets({0: [2], 2: [0, 1]}, 3)
+    np.testing.assert_array_equal(C.values, M([[0, 0, 1], [0, 0, 0], [1, 1, 0]]))
+    assert costs.load({0: [2], 2: [0, 1]}, 3) == C
+    assert CostMatrix.from_targets({}, 3, allow_empty=True).is_empty
+    with pytest.raises(CostMatrixError, match="must be a dict"):
+        CostMatrix.from_targets([(0, 1)], 3)
+
+
+# --- consumers agree whatever form the cost matrix takes -----------------------------------------
+def test_smoothing_identical_for_every_cost_form():
+    from csr.certify.smoothing import Counts, exact_radii, sensitive_targets
+
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet(np.ones(4), size=30)
+    p[:, 0] += 1.0
+    p /= p.sum(1, keepdims=True)
+    y = rng.integers(0, 4, size=30)
+    c = Counts(np.stack([rng.multinomial(50, q) for q in p]), np.stack([rng.multinomial(500, q) for q in p]), y, 0.5)
+    forms = [CostMatrix(B4), B4.tolist(), {0: [1, 2], 2: [3], 3: [0]}, "multi_pair:[(0,1),(0,2),(2,3),(3,0)]"]
+    certs = [c.cost_sensitive(f, alpha=0.01) for f in forms]
+    radii = [exact_radii(p, y, f, sigma=0.5) for f in forms]
+    for cert, rad, f in zip(certs[1:], radii[1:], forms[1:]):
+        np.testing.assert_array_equal(sensitive_targets(f, 4), B4)
+        for name in ("pred", "sensitive", "R1", "R2", "R_cs", "radii", "cost"):
+            np.testing.assert_array_equal(getattr(cert, name), getattr(certs[0], name), err_msg=f"{name} {f}")
+        assert cert.metrics(0.1) == pytest.approx(certs[0].metrics(0.1), nan_ok=True)
+        for name in ("R", "R_cs", "radii"):
+            np.testing.assert_array_equal(rad[name], radii[0][name])
+    np.testing.assert_array_equal(certs[0].sensitive, CostMatrix(B4).candidates(y))
+    # real-valued: the same targets, robust cost scored, no binary error
+    real = c.cost_sensitive(B4 * 2.5, alpha=0.01)
+    np.testing.assert_array_equal(real.radii, certs[0].radii)
+    assert np.isnan(real.metrics(0.1)["cs_robust_error"])
+    with pytest.raises(ValueError, match="does not match m = 4"):
+        c.cost_sensitive(R3)

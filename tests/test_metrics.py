@@ -244,3 +244,43 @@ def test_real_cost_matrix_object():
 def test_validation_errors(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# ------------------------------------------------------------------------------------------
+# one cost-matrix semantics: identical results for a CostMatrix, a nested list, a builder name
+# ------------------------------------------------------------------------------------------
+def test_identical_for_every_cost_form():
+    costs = pytest.importorskip("csr.costs")
+    # C_SEED_0 is the builder "single_seed:0", C_REAL has no builder: a dict / text / tensor instead
+    for ref, forms in (
+        (C_SEED_0, [costs.CostMatrix(C_SEED_0), C_SEED_0.tolist(), "single_seed:0", {0: [1, 2]},
+                    torch.from_numpy(C_SEED_0), FakeCostMatrix(C_SEED_0)]),
+        (C_REAL, [costs.CostMatrix(C_REAL), C_REAL.tolist(), str(C_REAL.tolist()), torch.from_numpy(C_REAL)]),
+    ):
+        binary = costs.CostMatrix(ref).is_binary
+        for C in forms:
+            assert M.robust_cost(REACH, Y, C) == M.robust_cost(REACH, Y, ref), C
+            np.testing.assert_array_equal(M.candidate_counts(Y, C, 3), M.candidate_counts(Y, ref))
+            assert M.misclassification_cost(PRED, Y, C, 3) == M.misclassification_cost(PRED, Y, ref)
+            if binary:
+                assert M.cost_sensitive_robust_error(REACH, Y, C) == M.cost_sensitive_robust_error(REACH, Y, ref)
+    # the candidates are the CostMatrix's, the denominator of both metrics
+    C = costs.CostMatrix(C_REAL)
+    n_cand = int(C.candidates(Y).sum())
+    assert n_cand == 4 == M.candidate_counts(Y, C).sum()
+    assert M.robust_cost(REACH, Y, C) == pytest.approx((C.values[Y] * REACH).sum() / n_cand)
+
+
+def test_builder_name_needs_num_classes_without_reach():
+    with pytest.raises(ValueError, match="needs the number of classes"):
+        M.candidate_counts(Y, "odd")
+    with pytest.raises(ValueError, match="needs the number of classes"):
+        M.misclassification_cost(PRED, Y, "odd")
+    with pytest.raises(ValueError, match=r"does not match m = 3"):
+        M.candidate_counts(Y, np.zeros((4, 4)), 3)
+
+
+def test_empty_cost_matrix_has_no_candidates():
+    assert M.robust_cost(REACH, Y, np.zeros((3, 3))) == 0.0
+    np.testing.assert_array_equal(M.candidate_counts(Y, np.zeros((3, 3))), [0, 0, 0])
+    assert M.misclassification_cost(PRED, Y, np.zeros((3, 3))) == 0.0

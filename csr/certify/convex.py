@@ -61,12 +61,14 @@ Methods (:data:`BOUND_METHODS`)
 
 Cost-sensitive specifications
 -----------------------------
-With ``spec`` (a :class:`~csr.costs.CostMatrix`, an ``(m, m)`` array, a bool mask or a
-:func:`csr.costs.load` spec string such as ``"odd"``) only the entries ``j ∈ Ω_{y_n}`` are
-computed: examples with ``Ω_{y_n} = ∅`` are skipped altogether (no intermediate bounds either) and
-the final pass uses the objectives ``c = e_{y_n} - e_j`` of the specified pairs only (rows of a
-batch are padded with ``c = 0`` to the largest ``|Ω_{y_n}|`` present, so the final pass stays one
-batched computation). Entries not computed are ``+inf``; the diagonal is 0. (For training,
+With ``spec`` (a :class:`~csr.costs.CostMatrix`, or anything :func:`csr.costs.as_cost` accepts:
+an ``(m, m)`` array, a bool mask, a spec string such as ``"odd"``; an all-zero matrix is allowed)
+only the entries ``j ∈ Ω_{y_n}`` are computed — the pairs of
+:meth:`csr.costs.CostMatrix.spec_mask`; ``spec=None`` is every pair (the ``overall`` matrix).
+Examples with ``Ω_{y_n} = ∅`` (not :meth:`~csr.costs.CostMatrix.candidates`) are skipped
+altogether (no intermediate bounds either) and the final pass uses the objectives
+``c = e_{y_n} - e_j`` of the specified pairs only (rows of a batch are padded with ``c = 0`` to
+the largest ``|Ω_{y_n}|`` present, so the final pass stays one batched computation). Entries not computed are ``+inf``; the diagonal is 0. (For training,
 ``+inf`` entries become ``-inf`` logits in ``CE(-J, y)``, which contribute nothing.)
 :func:`count_spec_columns` gives the number of specification columns ``Σ_n |Ω_{y_n}|`` and
 :func:`last_bound_stats` what the last call actually computed.
@@ -100,6 +102,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from csr import costs as costs_mod
 from csr.models import Normalize
 from csr.registry import Registry
 
@@ -674,64 +677,55 @@ def _preactivation_bounds(
 # ============================================================================================
 # specifications
 # ============================================================================================
+def _spec_cost(spec: Any, num_classes: int) -> "costs_mod.CostMatrix | None":
+    """The cost matrix whose sensitive pairs a certificate bounds: ``spec`` through
+    :func:`csr.costs.as_cost` (all-zero allowed), ``None`` → every pair (``overall``; ``None`` is
+    kept for a single-output model, which has no pair)."""
+    m = num_classes
+    if spec is None:
+        return costs_mod.overall(m) if m >= 2 else None
+    try:
+        return costs_mod.as_cost(spec, m, allow_empty=True)
+    except costs_mod.CostMatrixSizeError as e:
+        raise ValueError(f"spec is for {e.size} classes but the model has m = {m} outputs") from None
+
+
+def _spec_rows(C: "costs_mod.CostMatrix | None", y: Tensor, m: int) -> Tensor:
+    """(N, m) bool on ``y``'s device: the pairs to bound of each example."""
+    if C is None:
+        return torch.zeros((y.shape[0], m), dtype=torch.bool, device=y.device)
+    return C.spec_mask(y)
+
+
 def spec_mask(spec: Any, num_classes: int) -> np.ndarray:
     """Boolean (m, m) mask of the pairs to bound: True at (i, j) when j ∈ Ω_i (diagonal False).
 
-    ``spec``: None (every pair), a :class:`~csr.costs.CostMatrix`, a cost-matrix spec string for
-    :func:`csr.costs.load` (e.g. ``"odd"``), or an (m, m) bool mask / non-negative array (> 0
-    marks a pair).
+    ``spec``: None (every pair), a :class:`~csr.costs.CostMatrix`, or anything
+    :func:`csr.costs.as_cost` accepts (a spec string such as ``"odd"``, an (m, m) bool mask or
+    non-negative array: > 0 marks a pair). The mask is :meth:`csr.costs.CostMatrix.spec_mask`.
 
     >>> spec_mask(None, 3).astype(int).tolist()
     [[0, 1, 1], [1, 0, 1], [1, 1, 0]]
     >>> spec_mask([[0, 2, 0], [0, 0, 0], [1, 0, 0]], 3).sum()
     np.int64(2)
     """
-    m = num_classes
-    if spec is None:
-        mask = np.ones((m, m), dtype=bool)
-    else:
-        from csr import costs  # local import: csr.costs is optional for the bound engine
-
-        if isinstance(spec, costs.CostMatrix):
-            mask = np.array(spec.mask)
-        elif isinstance(spec, str):
-            mask = np.array(costs.load(spec, m).mask)
-        else:
-            if isinstance(spec, Tensor):
-                spec = spec.detach().cpu().numpy()
-            try:
-                arr = np.asarray(spec)
-            except (TypeError, ValueError):
-                raise ValueError("spec must be a CostMatrix or an (m, m) array/bool mask") from None
-            if arr.dtype == bool:
-                mask = arr.copy()
-            else:
-                try:
-                    arr = arr.astype(np.float64)
-                except (TypeError, ValueError):
-                    raise ValueError("spec entries must be numbers or booleans") from None
-                if arr.ndim == 2 and (not np.isfinite(arr).all() or (arr < 0).any()):
-                    raise ValueError("spec cost entries must be finite and non-negative")
-                mask = arr > 0
-        if mask.ndim != 2 or mask.shape[0] != mask.shape[1]:
-            raise ValueError(f"spec must be an (m, m) matrix; got shape {tuple(mask.shape)}")
-        if mask.shape[0] != m:
-            raise ValueError(
-                f"spec is for {mask.shape[0]} classes but the model has m = {m} outputs"
-            )
-    np.fill_diagonal(mask, False)
-    return mask
+    C = _spec_cost(spec, num_classes)
+    if C is None:
+        return np.zeros((num_classes, num_classes), dtype=bool)
+    return np.array(C.spec_mask())
 
 
 def count_spec_columns(y: Any, spec: Any, num_classes: int) -> int:
-    """Number of specification columns ``Σ_n |Ω_{y_n}|`` that :func:`bounds` evaluates.
+    """Number of specification columns ``Σ_n |Ω_{y_n}|`` that :func:`bounds` evaluates
+    (:meth:`csr.costs.CostMatrix.spec_columns`).
 
     >>> count_spec_columns([0, 1, 2, 0], None, 3), count_spec_columns([0, 1, 2, 0], "single_seed:0", 3)
     (8, 4)
     """
-    mask = spec_mask(spec, num_classes)
-    yy = np.asarray(y.cpu() if isinstance(y, Tensor) else y, dtype=np.int64).reshape(-1)
-    return int(mask.sum(1)[yy].sum()) if yy.size else 0
+    C = _spec_cost(spec, num_classes)
+    if isinstance(y, Tensor):
+        y = y.detach().cpu()
+    return 0 if C is None else C.spec_columns(y)
 
 
 @dataclass
@@ -746,9 +740,9 @@ class _Spec:
     c: Tensor
 
 
-def _make_spec(y: Tensor, mask: np.ndarray, dtype: torch.dtype) -> _Spec:
-    m = mask.shape[0]
-    mt = torch.as_tensor(mask, device=y.device)[y]  # (Na, m)
+def _make_spec(y: Tensor, mt: Tensor, dtype: torch.dtype) -> _Spec:
+    """``mt`` (Na, m) bool: the pairs to bound of each active example."""
+    m = mt.shape[1]
     q = int(mt.sum(1).max()) if y.numel() else 0
     order = torch.argsort((~mt).to(torch.int8), dim=1, stable=True)[:, :q]  # targets first, ascending
     valid = torch.gather(mt, 1, order)
@@ -1005,8 +999,8 @@ def _prepare(model, x, y, eps, norm, method, spec, num_classes):
     yt = yt.to(device=x.device, dtype=torch.long)
     if yt.numel() and (int(yt.min()) < 0 or int(yt.max()) >= m):
         raise ValueError(f"labels must lie in 0..{m - 1}; got range {int(yt.min())}..{int(yt.max())}")
-    mask = spec_mask(spec, m)
-    return ops, m, eps, yt, mask
+    C = _spec_cost(spec, m)
+    return ops, m, eps, yt, C
 
 
 def _check_options(method: str, options: dict[str, Any]) -> BoundMethod:
@@ -1039,8 +1033,9 @@ def bounds(
         eps: radius ``>= 0``.
         norm: ``"linf"`` (set clipped to ``[0, 1]``) or ``"l2"`` (box ignored; see module doc).
         method: a :data:`BOUND_METHODS` name: ``wk``, ``wk_proj``, ``ibp``, ``crown_ibp``.
-        spec: ``None`` (every target) or a CostMatrix / (m, m) array / bool mask / cost-matrix
-            spec string: only ``j ∈ Ω_{y_n}`` is computed.
+        spec: ``None`` (every target) or a CostMatrix / anything :func:`csr.costs.as_cost` accepts
+            ((m, m) array, bool mask, cost-matrix spec string): only ``j ∈ Ω_{y_n}`` is computed
+            (:meth:`csr.costs.CostMatrix.spec_mask`).
         num_classes: optional check of ``m``.
         method_kwargs: method options (``wk_proj``: ``k=50``, ``seed=None``).
 
@@ -1059,15 +1054,15 @@ def bounds(
     >>> torch.isinf(J).tolist()
     [[False, False, True], [False, False, False]]
     """
-    ops, m, eps, y, mask = _prepare(model, x, y, eps, norm, method, spec, num_classes)
+    ops, m, eps, y, C = _prepare(model, x, y, eps, norm, method, spec, num_classes)
     meth = _check_options(method, method_kwargs)
     n = x.shape[0]
     J = torch.full((n, m), float("inf"), dtype=x.dtype, device=x.device)
     if n:
         J[torch.arange(n, device=x.device), y] = 0.0
-    has_targets = torch.as_tensor(mask.any(1), device=x.device)[y]
-    active = has_targets.nonzero().squeeze(1)
-    sp = _make_spec(y[active], mask, x.dtype)
+    candidates = C.candidates(y) if C is not None else torch.zeros_like(y, dtype=torch.bool)
+    active = candidates.nonzero().squeeze(1)  # examples with Ω_{y_n} ≠ ∅
+    sp = _make_spec(y[active], _spec_rows(C, y[active], m), x.dtype)
     _STATS.clear()
     _STATS.update(
         method=method, norm=norm, examples=int(active.numel()),
@@ -1144,13 +1139,14 @@ def certify(
         )
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-    ops, m, eps, yt, _ = _prepare(model, x, y, eps, norm, method, cost, None)
+    ops, m, eps, yt, C = _prepare(model, x, y, eps, norm, method, cost, None)
+    spec = cost if C is None else C  # parsed once, not per chunk
     n = x.shape[0]
     reach = torch.zeros((n, m), dtype=torch.bool, device=x.device)
     with torch.no_grad():
         for s in range(0, n, batch_size):
             e = min(n, s + batch_size)
-            J = bounds(model, x[s:e], yt[s:e], eps, norm=norm, method=method, spec=cost)
+            J = bounds(model, x[s:e], yt[s:e], eps, norm=norm, method=method, spec=spec)
             r = ~(J > 0)
             r[torch.arange(e - s, device=x.device), yt[s:e]] = False
             reach[s:e] = r

@@ -143,29 +143,19 @@ def predict_from_counts(counts: Any, alpha: float) -> np.ndarray:
 
 def sensitive_targets(cost: Any, num_classes: int) -> np.ndarray:
     """The ``(m, m)`` cost values for ``cost``: a :class:`~csr.costs.CostMatrix`, anything
-    :func:`csr.costs.load` takes, or a dict ``{seed: [targets]}`` (binary; an empty target list
-    for a seed raises ``ValueError``: a sensitive seed needs a non-empty Ω)."""
-    if isinstance(cost, dict):
-        values = np.zeros((num_classes, num_classes))
-        for seed, targets in cost.items():
-            if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= int(seed) < num_classes:
-                raise ValueError(f"sensitive seed must be a class index in 0..{num_classes - 1}, got {seed!r}")
-            targets = list(targets)
-            if not targets:
-                raise ValueError(f"empty Ω for sensitive seed {seed}: give at least one target class")
-            for t in targets:
-                if isinstance(t, bool) or not isinstance(t, numbers.Integral) or not 0 <= int(t) < num_classes or t == seed:
-                    raise ValueError(f"target {t!r} of seed {seed} must be another class index in 0..{num_classes - 1}")
-                values[int(seed), int(t)] = 1.0
-        return costs_mod.CostMatrix(values, name="targets").values
-    return costs_mod.load(cost, num_classes).values
+    :func:`csr.costs.as_cost` takes, or a dict ``{seed: [targets]}`` (binary; an empty target list
+    for a seed raises ``ValueError``: a sensitive seed needs a non-empty Ω). A thin alias of
+    ``csr.costs.as_cost(cost, num_classes).values``; Ω_y per example is
+    :meth:`csr.costs.CostMatrix.sensitive_targets`."""
+    return costs_mod.as_cost(cost, num_classes).values
 
 
 # ------------------------------------------------------------------------------------ exact radii
 def exact_radii(probs: Any, y: Any, cost: Any, sigma: float) -> dict[str, np.ndarray]:
     """Radii from the *exact* class probabilities ``p_c(x)`` of the smoothed classifier.
 
-    probs : (N, m) rows summing to 1; y : (N,) true labels; cost : as :func:`sensitive_targets`.
+    probs : (N, m) rows summing to 1; y : (N,) true labels; cost : a cost matrix or anything
+    :func:`csr.costs.as_cost` takes (builder name, nested list, ``{seed: [targets]}`` dict).
     Returns ``pred`` (argmax), ``R`` (Cohen: ``σ/2 (Φ⁻¹(p_A) − Φ⁻¹(p_B))``, p_B the runner-up),
     ``R_cs`` (``σ/2 (Φ⁻¹(p_A) − Φ⁻¹(max_{j∈Ω_y} p_j))``; ``inf`` when ``Ω_y = ∅``, ``−inf`` when the
     top class is in Ω_y) and ``radii`` (N, m): the per-target radius (``inf`` on the diagonal).
@@ -175,7 +165,8 @@ def exact_radii(probs: Any, y: Any, cost: Any, sigma: float) -> dict[str, np.nda
     p = np.asarray(probs, dtype=np.float64)
     y = np.asarray(y, dtype=np.int64)
     N, m = p.shape
-    C = sensitive_targets(cost, m)
+    C = costs_mod.as_cost(cost, m)
+    omega = C.sensitive_targets(y)  # (N, m): j ∈ Ω_{y_n}
     pred = p.argmax(1)
     pa = p[np.arange(N), pred]
     z = stats.norm.ppf(np.clip(p, 0.0, 1.0))
@@ -185,7 +176,6 @@ def exact_radii(probs: Any, y: Any, cost: Any, sigma: float) -> dict[str, np.nda
     radii = sigma / 2 * (za[:, None] - z)
     radii[np.arange(N), pred] = -np.inf
     radii[np.arange(N), y] = np.inf
-    omega = C[y] > 0
     worst = np.where(omega, radii, np.inf).min(1)
     return {"pred": pred, "R": R, "R_cs": worst, "radii": radii}
 
@@ -256,6 +246,7 @@ class CSCertificate:
         def frac(mask: np.ndarray, within: np.ndarray) -> float:
             return float(mask[within].mean()) if within.any() else float("nan")
 
+        C = costs_mod.as_cost(self.cost, allow_empty=True)
         with np.errstate(invalid="ignore"):
             rob_cs = ok & (self.R_cs > eps)
             rob_std = ok & (self.R1 > eps)
@@ -265,9 +256,9 @@ class CSCertificate:
             "rob_cs": frac(rob_cs, s),
             "rob_std": frac(rob_std, s),
             "rob_non": frac(rob_std, ns),
-            "cs_robust_error": metrics_mod.cost_sensitive_robust_error(reach, self.y, self.cost)
-            if metrics_mod._is_binary(self.cost) else float("nan"),
-            "robust_cost": metrics_mod.robust_cost(reach, self.y, self.cost),
+            "cs_robust_error": metrics_mod.cost_sensitive_robust_error(reach, self.y, C)
+            if C.is_binary else float("nan"),
+            "robust_cost": metrics_mod.robust_cost(reach, self.y, C),
             "n_sensitive": int(s.sum()),
             "n_normal": int(ns.sum()),
         }
@@ -339,17 +330,17 @@ class Counts:
 
     def cost_sensitive(self, cost: Any, alpha: float = 0.001, union: str = "bonferroni") -> CSCertificate:
         """Algorithm 1 for the cost matrix ``cost`` (see the module docstring). Binary or
-        real-valued; ``cost`` as :func:`sensitive_targets` takes it."""
+        real-valued; ``cost`` as :func:`csr.costs.as_cost` takes it (e.g. ``{seed: [targets]}``)."""
         alpha = _check_alpha(alpha)
         if union not in UNIONS:
             raise ValueError(f"unknown union {union!r}; known: {', '.join(UNIONS)}")
-        C = sensitive_targets(cost, self.m)
+        C = costs_mod.as_cost(cost, self.m)
         N, n, sigma = len(self.y), self.n, self.sigma
         rows = np.arange(N)
         ca = self.selection()
-        omega = C[self.y] > 0  # (N, m)
-        size = omega.sum(1)
-        sensitive = size > 0
+        omega = C.sensitive_targets(self.y)  # (N, m): j ∈ Ω_{y_n}
+        size = C.omega_sizes[self.y]  # |Ω_{y_n}|
+        sensitive = C.candidates(self.y)
         na = self.counts[rows, ca]
         ppf = stats.norm.ppf
         if union == "bonferroni":
@@ -380,7 +371,7 @@ class Counts:
             R_cs = np.where(abstain & sensitive, -np.inf, R_cs)
         radii[rows, self.y] = np.inf
         pred = np.where(abstain, ABSTAIN, ca)
-        return CSCertificate(pred, self.y.copy(), sensitive, R1, R2, R_cs, radii, C, sigma, alpha, union, ca,
+        return CSCertificate(pred, self.y.copy(), sensitive, R1, R2, R_cs, radii, C.values, sigma, alpha, union, ca,
                              pa, pbar)
 
     # results are data
