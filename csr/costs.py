@@ -40,6 +40,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 import torch
 
+from . import store
 from .registry import Registry
 from .utils import data_dir
 
@@ -918,13 +919,13 @@ def save(C: CostMatrix, path: str | Path) -> Path:
         if C.class_names:
             lines.append(",".join(C.class_names))
         lines += [",".join(f"{v:g}" for v in row) for row in C.values]
-        path.write_text("\n".join(lines) + "\n")
+        text = "\n".join(lines) + "\n"
     elif path.suffix == ".json":
-        path.write_text(json.dumps(C.to_dict(), indent=1) + "\n")
+        text = json.dumps(C.to_dict(), indent=1) + "\n"
     elif path.suffix in (".yaml", ".yml"):
         import yaml
 
-        path.write_text(yaml.safe_dump(C.to_dict(), sort_keys=False))
+        text = yaml.safe_dump(C.to_dict(), sort_keys=False)
     else:
         raise CostMatrixError(f"cost matrix file must be .csv, .json or .yaml: {path}")
-    return path
+    return store.atomic_write(path, text)

@@ -81,12 +81,12 @@ def report_from_reach(
     reach = reach | metrics.reach_from_predictions(pred, y, m)
     row: dict[str, Any] = {
         "n": int(len(y)),
-        "candidates": int(metrics.candidate_counts(y, cost.values).sum()),
+        "candidates": int(metrics.candidate_counts(y, cost).sum()),
         "clean_error": 1.0 - metrics.accuracy(pred, y),
         "overall_robust_error": metrics.overall_robust_error(reach, y),
-        "cs_robust_error": metrics.cost_sensitive_robust_error(reach, y, cost.values) if cost.is_binary else float("nan"),
-        "robust_cost": metrics.robust_cost(reach, y, cost.values),
-        "misclassification_cost": metrics.misclassification_cost(pred, y, cost.values),
+        "cs_robust_error": metrics.cost_sensitive_robust_error(reach, y, cost) if cost.is_binary else float("nan"),
+        "robust_cost": metrics.robust_cost(reach, y, cost),
+        "misclassification_cost": metrics.misclassification_cost(pred, y, cost),
     }
     return Report(row, metrics.pairwise_error(reach, y, m), reach, pred, dict(meta or {}))
 

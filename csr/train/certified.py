@@ -56,7 +56,7 @@ def cs_robust(model: nn.Module, x: torch.Tensor, y: torch.Tensor, ctx: MethodCon
     ce = F.cross_entropy(logits, y)
     C = ctx.cost_tensor(x.device)
     J = _bounds(model, x, y, ctx, spec=ctx.cost)
-    sensitive = C[y] > 0
+    sensitive = ctx.cost.sensitive_targets(y)  # (N, m): j ∈ Ω_{y_n}
     upper = torch.where(sensitive, -J, torch.zeros_like(J))  # +inf bounds of unused pairs masked out
     pen = cost_sensitive_penalty(upper, y, C)
     reach = sensitive & (J < 0)

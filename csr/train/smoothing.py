@@ -110,7 +110,7 @@ def _acc(logits: Tensor, y: Tensor) -> float:
 
 
 def _sensitive(ctx: MethodContext, y: Tensor) -> Tensor:
-    return (ctx.cost_tensor(y.device)[y] > 0).any(1)
+    return ctx.cost.candidates(y)
 
 
 @register_method("gaussian", defaults={"sigma": 0.25})
@@ -162,7 +162,7 @@ def cs_macer(model: nn.Module, x: Tensor, y: Tensor, ctx: MethodContext):
         raise ValueError(f"variant must be 'auto', 'seedwise' or 'pairwise', got {k['variant']!r}")
     if k["i2_on"] not in ("default", "all", "normal"):
         raise ValueError(f"i2_on must be 'default', 'all' (D) or 'normal' (D_n), got {k['i2_on']!r}")
-    C = ctx.cost_tensor(x.device) > 0
+    C = torch.as_tensor(ctx.cost.sensitive_mask, device=x.device)
     variant = k["variant"]
     if variant == "auto":
         rows = C.any(1)
