@@ -42,7 +42,7 @@ import torch
 
 from . import store
 from .registry import Registry
-from .utils import data_dir
+from .utils import data_dir, resources_dir
 
 __all__ = [
     "CostMatrix",
@@ -687,10 +687,25 @@ def from_metric(m: int, distances: Any, p: float = 1.0, normalize: bool = False)
 _FILE_SUFFIXES = (".csv", ".json", ".yaml", ".yml")
 
 
+def _stored_matrix_folders() -> list[Path]:
+    """Where stored matrices are looked up, first match wins: the user's
+    ``<data_dir>/cost_matrices/`` (``$CSR_DATA_DIR``), then the package's own."""
+    folders = [data_dir() / "cost_matrices", resources_dir() / "cost_matrices"]
+    return list(dict.fromkeys(f.resolve() for f in folders if f.is_dir()))
+
+
+def _stored_matrix_path(name: str) -> Path | None:
+    for folder in _stored_matrix_folders():
+        hits = [p for p in sorted(folder.glob(name + ".*")) if p.suffix in _FILE_SUFFIXES]
+        if hits:
+            return hits[0]
+    return None
+
+
 def named_matrices() -> list[str]:
-    """Names of the matrices stored under ``data/cost_matrices/`` (or ``$CSR_DATA_DIR``)."""
-    folder = data_dir() / "cost_matrices"
-    return sorted(p.stem for p in folder.glob("*") if p.suffix in _FILE_SUFFIXES)
+    """Names of the stored matrices: the package's (``csr/resources/cost_matrices/``, also
+    ``data/cost_matrices/`` in a checkout) and the user's under ``$CSR_DATA_DIR/cost_matrices/``."""
+    return sorted({p.stem for f in _stored_matrix_folders() for p in f.glob("*") if p.suffix in _FILE_SUFFIXES})
 
 
 def _read_matrix_file(path: Path) -> tuple[np.ndarray, list[str] | None]:
@@ -883,8 +898,7 @@ def _load(
             except TypeError as e:
                 raise CostMatrixError(f"bad arguments for cost-matrix builder {name!r}: {e}") from None
         elif name in named_matrices() and not argtext:
-            folder = data_dir() / "cost_matrices"
-            path = next(p for p in sorted(folder.glob(name + ".*")) if p.suffix in _FILE_SUFFIXES)
+            path = _stored_matrix_path(name)
             values, names = _read_matrix_file(path)
             C = CostMatrix(values, name=name, allow_empty=allow_empty)
         else:

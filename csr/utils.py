@@ -20,16 +20,41 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent
 
 
+def resources_dir() -> Path:
+    """Files shipped inside the package (also in an installed wheel): ``paper_results/`` (the
+    papers' published numbers) and ``cost_matrices/`` (stored matrices). ``data/paper_results``
+    and ``data/cost_matrices`` in a checkout point here."""
+    return PACKAGE_DIR / "resources"
+
+
+def _in_checkout() -> bool:
+    """True when the package is imported from its source checkout (not an installed wheel)."""
+    return (REPO_ROOT / "pyproject.toml").is_file() and (REPO_ROOT / "csr" / "__init__.py").is_file()
+
+
+def _user_dir() -> Path:
+    """Per-user folder of an installed csr: ``$XDG_DATA_HOME/csr`` (default ``~/.local/share/csr``)."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base).expanduser() / "csr"
+
+
 def data_dir() -> Path:
-    """Folder holding datasets and ``cost_matrices/``: ``$CSR_DATA_DIR`` or ``<repo>/data``."""
+    """Folder holding datasets (and user-stored ``cost_matrices/``): ``$CSR_DATA_DIR``, else
+    ``<repo>/data`` in a checkout, else ``$XDG_DATA_HOME/csr/data`` for an installed package.
+    Never the current working directory."""
     env = os.environ.get("CSR_DATA_DIR")
-    return Path(env).expanduser().resolve() if env else REPO_ROOT / "data"
+    if env:
+        return Path(env).expanduser().resolve()
+    return REPO_ROOT / "data" if _in_checkout() else _user_dir() / "data"
 
 
 def runs_dir() -> Path:
-    """Folder holding run directories: ``$CSR_RUNS_DIR`` or ``<repo>/runs``."""
+    """Folder holding run directories: ``$CSR_RUNS_DIR``, else ``<repo>/runs`` in a checkout,
+    else ``$XDG_DATA_HOME/csr/runs`` for an installed package."""
     env = os.environ.get("CSR_RUNS_DIR")
-    return Path(env).expanduser().resolve() if env else REPO_ROOT / "runs"
+    if env:
+        return Path(env).expanduser().resolve()
+    return REPO_ROOT / "runs" if _in_checkout() else _user_dir() / "runs"
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -109,10 +134,15 @@ def cached_json(path: str | Path, compute: Callable[[], Any]) -> Any:
 
 
 def paper_results(name: str) -> dict[str, Any]:
-    """What ``data/paper_results/<name>.json`` records about a paper (and its public code)."""
+    """What ``paper_results/<name>.json`` (:func:`resources_dir`) records about a paper (and its
+    public code)."""
     from .store import read_json
 
-    return read_json(REPO_ROOT / "data" / "paper_results" / f"{name}.json")
+    path = resources_dir() / "paper_results" / f"{name}.json"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in path.parent.glob("*.json")))
+        raise ValueError(f"no paper results named {name!r}; known: {known}")
+    return read_json(path)
 
 
 def environment(device: torch.device | None = None) -> dict[str, Any]:

@@ -133,9 +133,13 @@ def test_named_matrices_in_data_folder():
 def test_named_matrices_honour_csr_data_dir(tmp_path, monkeypatch):
     (tmp_path / "cost_matrices").mkdir()
     (tmp_path / "cost_matrices" / "mine.json").write_text(json.dumps([[0, 2], [0, 0]]))
+    (tmp_path / "cost_matrices" / "toy3_terzi.csv").write_text("0,1,1\n1,0,1\n1,1,0\n")
     monkeypatch.setenv("CSR_DATA_DIR", str(tmp_path))
-    assert costs.named_matrices() == ["mine"]
+    assert "mine" in costs.named_matrices()
     assert costs.load("mine", 2).values[0, 1] == 2
+    # the package's stored matrices stay available; a user's matrix of the same name wins
+    assert costs.load("vehicle_real", 10) == costs.BUILDERS.get("vehicle")(10)
+    assert costs.load("toy3_terzi", 3).values[0, 1] == 1
 
 
 # --- bad input: one clear error each ---------------------------------------------------------

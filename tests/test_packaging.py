@@ -185,14 +185,20 @@ print(json.dumps({"file": csr.__file__, "prefix": sys.prefix, "modules": mods, "
     assert want <= set(out["modules"]), sorted(want - set(out["modules"]))
 
 
-@pytest.mark.xfail(reason="csr.utils locates data/ (stored cost matrices, paper results) and runs/ next to the "
-                          "package's folder, i.e. inside site-packages for an installed wheel; the data is not "
-                          "package data", strict=False)
 def test_installed_wheel_finds_its_stored_data(installed, tmp_path):
+    """Paper results and stored matrices are package data; data/ and runs/ of an installed csr
+    are per-user folders, never inside site-packages nor the working directory."""
     script = r"""
+import os
 from csr import costs, utils
-utils.paper_results("zhang_evans_2019")
-costs.load("vehicle_real", 10)
+from csr.studies import STUDIES
+assert utils.paper_results("zhang_evans_2019")["table1"]
+assert all(STUDIES.get(n).paper_results() for n in STUDIES.names() if STUDIES.get(n).paper)
+assert costs.load("vehicle_real", 10).m == 10 and "vehicle_real" in costs.named_matrices()
+xdg = os.environ["XDG_DATA_HOME"]
+assert str(utils.runs_dir()) == os.path.join(xdg, "csr", "runs"), utils.runs_dir()
+assert str(utils.data_dir()) == os.path.join(xdg, "csr", "data"), utils.data_dir()
 """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CSR_", "PYTHON"))}
+    env["XDG_DATA_HOME"] = str(tmp_path / "xdg")
     _run(installed, "-c", script, cwd=tmp_path, env=env)
