@@ -110,15 +110,18 @@ def visual_metric(x: Any, y: Any, num_classes: int, *, max_iter: int = 500, seed
     """Pixel-space class distances from a linear classifier's boundaries (see the module docstring).
 
     x : (N, ...) pixels in [0, 1]; y : (N,) labels. Returns an (m, m) symmetric matrix, zero
-    diagonal, largest entry 1.
+    diagonal, largest entry 1. The fit runs with one BLAS thread, so the metric (and everything
+    trained with it) is the same whatever the machine's thread count.
     """
     from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
 
     X = (x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)).reshape(len(y), -1)
     Y = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
     if set(np.unique(Y)) != set(range(num_classes)):
         raise ValueError(f"visual_metric needs examples of all {num_classes} classes")
-    clf = LogisticRegression(max_iter=max_iter, random_state=seed).fit(X, Y)
+    with threadpool_limits(limits=1):
+        clf = LogisticRegression(max_iter=max_iter, random_state=seed).fit(X, Y)
     W, b = clf.coef_, clf.intercept_
     D = np.zeros((num_classes, num_classes))
     for i in range(num_classes):

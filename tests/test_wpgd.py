@@ -212,3 +212,20 @@ def test_terzi_profile_entropy_weights():
             settings_for("terzi_wpgd", "smoke", lam=bad)
     with pytest.raises(ParameterError, match="'lam_list'"):
         settings_for("terzi_wpgd", "smoke", lam_list=[1.0, 0.0])
+
+
+def test_visual_metric_does_not_depend_on_the_thread_count():
+    """The metric is fitted with one BLAS thread: bit-identical under OMP_NUM_THREADS = 1 and 2."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import numpy as np, torch; from csr.data import load_dataset; from csr.label_metrics import visual_metric;"
+            "s = load_dataset('mnist5k'); x, y = s.train.tensors;"
+            "print(visual_metric(x[:1500], y[:1500], 10).tobytes().hex())")
+    outs = []
+    for n in ("1", "2"):
+        env = {**os.environ, "OMP_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n, "MKL_NUM_THREADS": n}
+        outs.append(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                                   check=True).stdout)
+    assert outs[0] == outs[1]
