@@ -3,21 +3,59 @@
 * our PGD vs torchattacks' PGD: same model, batch, ε, step size, steps, no random start
   (identical outputs, so only speed differs);
 * our PGD vs the raw cost of ``steps`` forward+backward passes of the model (the floor);
-* ``pairwise_reach`` vs m−1 targeted PGD runs done by hand.
+* ``pairwise_reach`` vs m−1 targeted PGD runs done by hand (one call per class, as
+  ``pairwise_reach`` itself did before it stacked the (example, target) pairs into chunks);
+  the two reach matrices are compared too.
 
-Usage: ``python benchmarks/attacks.py [--device auto] [--reps 7] [--batch 256]``.
+Each row times its two functions interleaved (ours, peer, peer, ours, ...), so that both see the
+same load on a shared machine; the ratio is the median of the per-repetition ratios (timing one
+function's repetitions after the other's let a burst of foreign load swing the ratio by 4×).
+
+Usage: ``python benchmarks/attacks.py [--device auto] [--reps 7] [--batch 256] [--chunk 4096]``.
 """
 from __future__ import annotations
 
 import argparse
+import statistics
+import time
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 
-from csr.attacks import PGD, pairwise_reach
+from csr.attacks import PGD, pairwise_reach, predict
 from csr.data import load_dataset
 from csr.models import build_model
-from csr.utils import median_time, resolve_device
+from csr.utils import resolve_device
+
+
+def paired_times(
+    ours: Callable[[], Any], peer: Callable[[], Any], reps: int, device: torch.device
+) -> tuple[float, float, float]:
+    """``(median s of ours, median s of peer, median of peer/ours)`` over ``reps`` interleaved
+    repetitions (order alternating), after one warm-up call of each (CUDA synchronised)."""
+
+    def timed(fn: Callable[[], Any]) -> float:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        t0 = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return time.perf_counter() - t0
+
+    ours()
+    peer()
+    ta, tb = [], []
+    for i in range(reps):
+        if i % 2 == 0:
+            ta.append(timed(ours))
+            tb.append(timed(peer))
+        else:
+            tb.append(timed(peer))
+            ta.append(timed(ours))
+    ratio = statistics.median(b / a for a, b in zip(ta, tb))
+    return statistics.median(ta), statistics.median(tb), ratio
 
 
 def main() -> None:
@@ -26,6 +64,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--chunk", type=int, default=4096, help="pairwise_reach chunk_size")
     args = ap.parse_args()
     device = resolve_device(args.device)
     splits = load_dataset("mnist5k")
@@ -46,16 +85,14 @@ def main() -> None:
             xa = (xa.detach() + alpha * g.sign()).clamp(0, 1)
 
     rows = []
-    t_ours = median_time(lambda: ours(x, y), args.reps, device)
-    t_raw = median_time(raw_passes, args.reps, device)
-    rows.append(("our PGD", t_ours, "raw fwd+bwd loop", t_raw))
+    rows.append(("our PGD", "raw fwd+bwd loop", *paired_times(lambda: ours(x, y), raw_passes, args.reps, device)))
     try:
         import torchattacks
 
         theirs = torchattacks.PGD(model, eps=eps, alpha=alpha, steps=steps, random_start=False)
-        t_theirs = median_time(lambda: theirs(x, y), args.reps, device)
+        timing = paired_times(lambda: ours(x, y), lambda: theirs(x, y), args.reps, device)
         same = torch.allclose(ours(x, y), theirs(x, y), atol=1e-6)
-        rows.append(("our PGD", t_ours, "torchattacks PGD", t_theirs))
+        rows.append(("our PGD", "torchattacks PGD", *timing))
     except ImportError:
         same = None
         print("torchattacks not installed (pip install --no-deps torchattacks==3.5.1): skipping that peer")
@@ -68,16 +105,29 @@ def main() -> None:
             keep = yp != j
             ours(xp[keep], yp[keep], target=torch.full_like(yp[keep], j))
 
-    t_reach = median_time(lambda: pairwise_reach(ours, xp, yp, 10), max(3, args.reps // 2), device)
-    t_hand = median_time(by_hand, max(3, args.reps // 2), device)
-    rows.append(("pairwise_reach", t_reach, "m-1 targeted PGD by hand", t_hand))
+    def reach_by_hand():
+        rows_ = torch.arange(n_pair, device=device)
+        reach = torch.zeros(n_pair, 10, dtype=torch.bool, device=device)
+        reach[rows_, predict(model, xp)] = True
+        for j in range(10):
+            keep = yp != j
+            reach[rows_[keep], predict(model, ours(xp[keep], yp[keep], target=j))] = True
+        reach[rows_, yp] = False
+        return reach
 
-    print(f"device={device} threads={torch.get_num_threads()} batch={args.batch} steps={steps} reps={args.reps}")
+    reach_fn = lambda: pairwise_reach(ours, xp, yp, 10, chunk_size=args.chunk)  # noqa: E731
+    timing = paired_times(reach_fn, by_hand, max(3, args.reps // 2), device)
+    rows.append(("pairwise_reach", "m-1 targeted PGD by hand", *timing))
+    same_reach = torch.equal(reach_fn(), reach_by_hand())
+
+    print(f"device={device} threads={torch.get_num_threads()} batch={args.batch} steps={steps} reps={args.reps} "
+          f"chunk={args.chunk}")
     print(f"{'ours':<16s} {'median s':>9s}   {'peer':<26s} {'median s':>9s}  {'speed ratio':>11s}")
-    for a, ta, b, tb in rows:
-        print(f"{a:<16s} {ta:9.4f}   {b:<26s} {tb:9.4f}  {tb / ta:10.2f}x")
+    for a, b, ta, tb, ratio in rows:
+        print(f"{a:<16s} {ta:9.4f}   {b:<26s} {tb:9.4f}  {ratio:10.2f}x")
     if same is not None:
         print(f"identical adversarial examples (atol 1e-6): {same}")
+    print(f"pairwise_reach identical to the by-hand reach matrix: {same_reach}")
 
 
 if __name__ == "__main__":

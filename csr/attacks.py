@@ -39,7 +39,8 @@ import contextlib
 import inspect
 import math
 import numbers
-from typing import Callable, ClassVar, Iterator
+from types import MappingProxyType
+from typing import Callable, ClassVar, Iterator, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -326,13 +327,63 @@ def _fmt(v: object) -> str:
 
 
 # ---------------------------------------------------------------------------------------- attack
+def _declare_settings(cls: type[Attack]) -> None:
+    """Merge ``cls``'s declared ``defaults`` and ``hints`` with its bases' and give it an
+    ``__init__`` whose signature is ``(self, model, eps, *, <keywords with their defaults>)``.
+
+    Called for :class:`Attack` and (through ``__init_subclass__``) every subclass; a subclass
+    that writes its own ``__init__`` keeps it.
+    """
+    defaults: dict[str, object] = {}
+    hints: dict[str, str] = {}
+    for base in reversed(cls.__mro__):
+        defaults.update(base.__dict__.get("defaults", {}))
+        hints.update(base.__dict__.get("hints", {}))
+    name = cls.__name__
+    missing = [k for k in cls.keywords if k not in defaults or k not in hints]
+    if missing:
+        raise TypeError(f"{name}.keywords names settings without a default or a hint: {', '.join(missing)}")
+    cls.defaults = MappingProxyType(defaults)
+    cls.hints = MappingProxyType(hints)
+    if "__init__" in cls.__dict__:
+        return
+    keywords = frozenset(cls.keywords)
+
+    def __init__(self: Attack, model: nn.Module, eps: float, **settings: object) -> None:
+        for key in settings:
+            if key not in keywords:
+                raise TypeError(f"{name}.__init__() got an unexpected keyword argument {key!r}")
+        self._configure(model, eps, {**cls.defaults, **settings})
+
+    P = inspect.Parameter
+    params = [P("self", P.POSITIONAL_OR_KEYWORD),
+              P("model", P.POSITIONAL_OR_KEYWORD, annotation="nn.Module"),
+              P("eps", P.POSITIONAL_OR_KEYWORD, annotation="float")]
+    params += [P(k, P.KEYWORD_ONLY, default=defaults[k], annotation=hints[k]) for k in cls.keywords]
+    __init__.__signature__ = inspect.Signature(params, return_annotation="None")  # type: ignore[attr-defined]
+    __init__.__qualname__ = f"{name}.__init__"
+    __init__.__module__ = cls.__module__
+    shown = ", ".join(f"{k}={defaults[k]!r}" for k in cls.keywords)
+    __init__.__doc__ = f"Validate and store the settings (keywords and defaults: {shown}); see :class:`{name}`."
+    cls.__init__ = __init__  # type: ignore[method-assign]
+
+
 class Attack:
     """Base class and engine of the first-order attacks.
 
-    Subclasses only choose defaults (:class:`FGSM`, :class:`PGD`, :class:`BIM`, :class:`CW`) or
-    override :meth:`_direction` (:class:`MIM`). ``attack(x, y)`` runs an untargeted attack
-    (maximise ``loss(model(x'), y)``), ``attack(x, y, target=t)`` a targeted one (minimise
-    ``loss(model(x'), t)``).
+    ``attack(x, y)`` runs an untargeted attack (maximise ``loss(model(x'), y)``),
+    ``attack(x, y, target=t)`` a targeted one (minimise ``loss(model(x'), t)``).
+
+    Subclasses declare their settings, not an ``__init__``: ``keywords`` (the keyword
+    arguments, in signature order; inherited when omitted), ``defaults`` (only the values they
+    change or add; merged with the bases' when the class is created, after which
+    ``cls.defaults`` is the full read-only mapping) and ``hints`` (the annotations of added
+    settings). A setting that is not one of the class's ``keywords`` is pinned at its default
+    (``FGSM`` takes one step, ``CW`` always uses the ``cw`` loss). Each class gets a generated
+    ``__init__`` with the real signature (``inspect.signature``, ``help`` and Python's own
+    ``TypeError`` for a misspelt keyword); :meth:`_configure` validates the values and is
+    extended by the subclasses that add settings (:class:`MIM`, :class:`MarginPGD`).
+    :class:`MIM` also overrides :meth:`_direction`.
 
     Args:
         model: classifier mapping ``(N, ...)`` pixels in ``[0, 1]`` to ``(N, m)`` logits.
@@ -350,62 +401,89 @@ class Attack:
 
     Example
     -------
-    >>> import torch
+    >>> import inspect, torch
     >>> from torch import nn
     >>> model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
     >>> attack = Attack(model, eps=0.1, steps=3, norm="l2")
     >>> x_adv = attack(torch.rand(2, 4), torch.tensor([0, 2]))
     >>> x_adv.shape
     torch.Size([2, 4])
+    >>> PGD.defaults["random_start"], BIM.defaults["random_start"], CW.defaults["loss"]
+    (True, False, 'cw')
+    >>> inspect.signature(BIM)
+    <Signature (model: 'nn.Module', eps: 'float', *, alpha: 'float | None' = None, steps: 'int' = 10, norm: 'str' = 'linf', loss: 'str | LossFn' = 'ce', eval_mode: 'bool' = True) -> 'None'>
     """
 
+    #: Keyword arguments of ``__init__`` after ``model, eps``, in signature order.
+    keywords: ClassVar[tuple[str, ...]] = (
+        "alpha", "steps", "norm", "loss", "random_start", "restarts", "eval_mode", "seed",
+    )
+    #: Default of every setting (a subclass declares only what it changes or adds).
+    defaults: ClassVar[Mapping[str, object]] = {
+        "alpha": None, "steps": 10, "norm": "linf", "loss": "ce", "random_start": False,
+        "restarts": 1, "eval_mode": True, "seed": None,
+    }
+    #: Annotation of every setting, for the generated signatures.
+    hints: ClassVar[Mapping[str, str]] = {
+        "alpha": "float | None", "steps": "int", "norm": "str", "loss": "str | LossFn",
+        "random_start": "bool", "restarts": "int", "eval_mode": "bool", "seed": "int | None",
+    }
     _repr_fields: ClassVar[tuple[str, ...]] = (
         "eps", "alpha", "steps", "norm", "loss", "random_start", "restarts",
     )
 
-    def __init__(
-        self,
-        model: nn.Module,
-        eps: float,
-        *,
-        alpha: float | None = None,
-        steps: int = 10,
-        norm: str = "linf",
-        loss: str | LossFn = "ce",
-        random_start: bool = False,
-        restarts: int = 1,
-        eval_mode: bool = True,
-        seed: int | None = None,
-    ) -> None:
+    eps: float
+    alpha: float
+    steps: int
+    norm: str
+    loss: str
+    loss_fn: LossFn
+    random_start: bool
+    restarts: int
+    eval_mode: bool
+    seed: int | None
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        _declare_settings(cls)
+
+    def _configure(self, model: nn.Module, eps: float, settings: dict[str, object]) -> None:
+        """Validate ``model``, ``eps`` and the (merged) ``settings`` and store them; every bad
+        value raises ``ValueError``. Subclasses that add settings extend this."""
+        s = settings
         if not isinstance(model, nn.Module):
             raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         self.model = model
         self.eps = _check_number("eps", eps, positive=False)
-        self.steps = _check_int("steps", steps, 1)
-        if alpha is None:
+        self.steps = _check_int("steps", s["steps"], 1)
+        if s["alpha"] is None:
             self.alpha = 2.5 * self.eps / self.steps
         else:
-            self.alpha = _check_number("alpha", alpha, positive=True)
+            self.alpha = _check_number("alpha", s["alpha"], positive=True)
+        norm = s["norm"]
         if not isinstance(norm, str) or norm not in NORMS:
             raise ValueError(f"unknown norm {norm!r}; known norms: {', '.join(NORMS.names())}")
         self.norm = norm
         self._norm = NORMS.get(norm)
-        self.loss, self.loss_fn = resolve_loss(loss)
+        self.loss, self.loss_fn = resolve_loss(s["loss"])  # type: ignore[arg-type]
+        random_start = s["random_start"]
         if not isinstance(random_start, bool):
             raise ValueError(f"random_start must be True or False, got {random_start!r}")
         self.random_start = random_start
-        self.restarts = _check_int("restarts", restarts, 1)
+        self.restarts = _check_int("restarts", s["restarts"], 1)
         if self.restarts > 1 and not self.random_start:
             raise ValueError(
                 f"restarts={self.restarts} needs random_start=True (restarts without a random "
                 "start would all be identical)"
             )
+        eval_mode = s["eval_mode"]
         if not isinstance(eval_mode, bool):
             raise ValueError(f"eval_mode must be True or False, got {eval_mode!r}")
         self.eval_mode = eval_mode
+        seed = s["seed"]
         if seed is not None:
             seed = _check_int("seed", seed, 0)
-        self.seed = seed
+        self.seed = seed  # type: ignore[assignment]
 
     # ------------------------------------------------------------------ public
     def __call__(self, x: Tensor, y: Tensor, target: Tensor | int | None = None) -> Tensor:
@@ -425,17 +503,7 @@ class Attack:
         y = _check_labels("y", y, n, x.device)
         targeted = target is not None
         labels = _check_labels("target", target, n, x.device) if targeted else y
-        if n == 0 or self.eps == 0:
-            return x.detach().clone()
-        generator = None
-        if self.seed is not None:
-            generator = torch.Generator(device=x.device)
-            generator.manual_seed(self.seed)
-        # Gradients are needed even when called under no_grad / inference_mode; cloning inside
-        # the context turns a caller's inference tensor into an ordinary one.
-        with torch.inference_mode(False), torch.enable_grad(), _model_mode(self.model, self.eval_mode):
-            x, labels = x.detach().clone(), labels.clone()
-            return self._attack(x, labels, targeted, generator).detach()
+        return self._perturb(x, labels, targeted, self._generator(x.device))
 
     def __repr__(self) -> str:
         parts = [f"{f}={_fmt(getattr(self, f))}" for f in self._repr_fields]
@@ -446,6 +514,28 @@ class Attack:
         return f"{type(self).__name__}({', '.join(parts)})"
 
     # ------------------------------------------------------------------ engine
+    def _generator(self, device: torch.device) -> torch.Generator | None:
+        """The random source of one call: a fresh generator seeded with ``seed``, or ``None``
+        (the global torch RNG)."""
+        if self.seed is None:
+            return None
+        generator = torch.Generator(device=device)
+        generator.manual_seed(self.seed)
+        return generator
+
+    def _perturb(
+        self, x: Tensor, labels: Tensor, targeted: bool, generator: torch.Generator | _GroupedStarts | None
+    ) -> Tensor:
+        """The attack on validated inputs: ``labels`` are the true labels (untargeted) or the
+        targets; ``generator`` as from :meth:`_generator` (or :class:`_GroupedStarts`)."""
+        if x.shape[0] == 0 or self.eps == 0:
+            return x.detach().clone()
+        # Gradients are needed even when called under no_grad / inference_mode; cloning inside
+        # the context turns a caller's inference tensor into an ordinary one.
+        with torch.inference_mode(False), torch.enable_grad(), _model_mode(self.model, self.eval_mode):
+            x, labels = x.detach().clone(), labels.clone()
+            return self._attack(x, labels, targeted, generator).detach()
+
     def _objective(self, logits: Tensor, labels: Tensor, targeted: bool, validate: bool = False) -> Tensor:
         """``(N,)`` quantity to maximise: the loss (untargeted) or its negation (targeted)."""
         if validate:
@@ -470,7 +560,11 @@ class Attack:
     def _start(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
         """First iterate: a uniform point of the ball (``random_start``) or ``x`` itself."""
         if self.random_start:
-            return self._norm.project(x + self._norm.random_delta(x, self.eps, generator), x, self.eps)
+            if isinstance(generator, _GroupedStarts):
+                delta = generator.random_delta(self._norm, x, self.eps)
+            else:
+                delta = self._norm.random_delta(x, self.eps, generator)
+            return self._norm.project(x + delta, x, self.eps)
         return x.clone()
 
     def _run(self, x: Tensor, labels: Tensor, targeted: bool, generator: torch.Generator | None) -> Tensor:
@@ -496,7 +590,8 @@ class Attack:
             idx = (~best_ok).nonzero().squeeze(1)
             if idx.numel() == 0:
                 break
-            xa = self._run(x[idx], labels[idx], targeted, generator)
+            gen = generator.subset(idx) if isinstance(generator, _GroupedStarts) else generator
+            xa = self._run(x[idx], labels[idx], targeted, gen)  # type: ignore[arg-type]
             with torch.no_grad():
                 logits = self.model(xa)
                 obj = self._objective(logits, labels[idx], targeted).to(x.dtype)
@@ -510,10 +605,45 @@ class Attack:
         return best
 
 
+_declare_settings(Attack)
+
+
+class _GroupedStarts:
+    """Random starts for one engine call that stacks several independent calls ("groups").
+
+    The rows of each group are contiguous and in group order. Each group draws from its own
+    source (a freshly seeded generator, or ``None`` for the global RNG) exactly the tensors a
+    separate call on that group would have drawn: the restart-``r`` draw of a group has the
+    shape of that group's rows still attacked, and a group with none left draws nothing.
+    """
+
+    def __init__(self, sizes: list[int], generators: list[torch.Generator | None]) -> None:
+        self.sizes = sizes
+        self.generators = generators
+
+    def subset(self, idx: Tensor) -> _GroupedStarts:
+        """The same groups restricted to the (sorted) rows ``idx``; generators are shared, so
+        their streams continue."""
+        gid = torch.repeat_interleave(
+            torch.arange(len(self.sizes), device=idx.device), torch.tensor(self.sizes, device=idx.device)
+        )
+        counts = torch.bincount(gid[idx], minlength=len(self.sizes)).tolist()
+        return _GroupedStarts(counts, self.generators)
+
+    def random_delta(self, norm: Norm, x: Tensor, eps: float) -> Tensor:
+        parts = [
+            norm.random_delta(part, eps, gen)
+            for part, gen in zip(x.split(self.sizes), self.generators)
+            if part.shape[0]
+        ]
+        return torch.cat(parts) if parts else torch.zeros_like(x)
+
+
 class FGSM(Attack):
     """Fast gradient (sign) method: one step of size ``eps`` from ``x`` (Goodfellow et al.).
 
-    With ``norm="l2"`` the step is ``eps * g / ||g||_2`` (fast gradient method).
+    With ``norm="l2"`` the step is ``eps * g / ||g||_2`` (fast gradient method). Keywords:
+    ``norm``, ``loss``, ``eval_mode`` (see :class:`Attack`).
 
     Example
     -------
@@ -523,22 +653,13 @@ class FGSM(Attack):
     FGSM(eps=0.1, norm='linf', loss='ce')
     """
 
+    keywords = ("norm", "loss", "eval_mode")
+    defaults = {"steps": 1}
     _repr_fields = ("eps", "norm", "loss")
 
-    def __init__(
-        self,
-        model: nn.Module,
-        eps: float,
-        *,
-        norm: str = "linf",
-        loss: str | LossFn = "ce",
-        eval_mode: bool = True,
-    ) -> None:
+    def _configure(self, model: nn.Module, eps: float, settings: dict[str, object]) -> None:
         eps = _check_number("eps", eps, positive=False)
-        super().__init__(
-            model, eps, alpha=eps if eps > 0 else None, steps=1, norm=norm, loss=loss,
-            random_start=False, restarts=1, eval_mode=eval_mode,
-        )
+        super()._configure(model, eps, {**settings, "alpha": eps if eps > 0 else None})
 
     def _run(self, x: Tensor, labels: Tensor, targeted: bool, generator: torch.Generator | None) -> Tensor:
         # x + eps·direction, clipped to the box; the step already has norm eps, so skipping the
@@ -551,7 +672,8 @@ class FGSM(Attack):
 
 class PGD(Attack):
     """Projected gradient descent (Madry et al.): random start, ``steps`` projected steps of size
-    ``alpha`` (default ``2.5 * eps / steps``), optional ``restarts``.
+    ``alpha`` (default ``2.5 * eps / steps``), optional ``restarts``. Keywords: all of
+    :class:`Attack`'s; ``random_start`` defaults to ``True``.
 
     Example
     -------
@@ -561,29 +683,13 @@ class PGD(Attack):
     PGD(eps=0.3, alpha=0.01, steps=40, norm='linf', loss='ce', random_start=True, restarts=1)
     """
 
-    def __init__(
-        self,
-        model: nn.Module,
-        eps: float,
-        *,
-        alpha: float | None = None,
-        steps: int = 10,
-        norm: str = "linf",
-        loss: str | LossFn = "ce",
-        random_start: bool = True,
-        restarts: int = 1,
-        eval_mode: bool = True,
-        seed: int | None = None,
-    ) -> None:
-        super().__init__(
-            model, eps, alpha=alpha, steps=steps, norm=norm, loss=loss, random_start=random_start,
-            restarts=restarts, eval_mode=eval_mode, seed=seed,
-        )
+    defaults = {"random_start": True}
 
 
 class BIM(Attack):
     """Basic iterative method (Kurakin et al.): PGD without random start, starting at ``x``;
-    ``norm="linf"`` (I-FGSM) or ``norm="l2"`` (iterative fast gradient method).
+    ``norm="linf"`` (I-FGSM) or ``norm="l2"`` (iterative fast gradient method). Keywords:
+    ``alpha``, ``steps``, ``norm``, ``loss``, ``eval_mode`` (see :class:`Attack`).
 
     Example
     -------
@@ -593,28 +699,15 @@ class BIM(Attack):
     BIM(eps=0.5, alpha=0.25, steps=5, norm='l2', loss='ce')
     """
 
+    keywords = ("alpha", "steps", "norm", "loss", "eval_mode")
     _repr_fields = ("eps", "alpha", "steps", "norm", "loss")
-
-    def __init__(
-        self,
-        model: nn.Module,
-        eps: float,
-        *,
-        alpha: float | None = None,
-        steps: int = 10,
-        norm: str = "linf",
-        loss: str | LossFn = "ce",
-        eval_mode: bool = True,
-    ) -> None:
-        super().__init__(
-            model, eps, alpha=alpha, steps=steps, norm=norm, loss=loss, random_start=False,
-            restarts=1, eval_mode=eval_mode,
-        )
 
 
 class MIM(Attack):
     """Momentum iterative method (MI-FGSM, Dong et al.): ``g ← decay·g + ∇/||∇||_1`` (per
     example), then a steepest-ascent step along ``g`` (sign for linf, ``g/||g||_2`` for l2).
+    Keywords: ``alpha``, ``steps``, ``decay`` (``>= 0``, default ``1.0``), ``norm``, ``loss``,
+    ``eval_mode`` (see :class:`Attack`); no random start.
 
     Example
     -------
@@ -624,25 +717,16 @@ class MIM(Attack):
     MIM(eps=0.1, alpha=0.025, steps=10, decay=1, norm='linf', loss='ce')
     """
 
+    keywords = ("alpha", "steps", "decay", "norm", "loss", "eval_mode")
+    defaults = {"decay": 1.0}
+    hints = {"decay": "float"}
     _repr_fields = ("eps", "alpha", "steps", "decay", "norm", "loss")
 
-    def __init__(
-        self,
-        model: nn.Module,
-        eps: float,
-        *,
-        alpha: float | None = None,
-        steps: int = 10,
-        decay: float = 1.0,
-        norm: str = "linf",
-        loss: str | LossFn = "ce",
-        eval_mode: bool = True,
-    ) -> None:
-        super().__init__(
-            model, eps, alpha=alpha, steps=steps, norm=norm, loss=loss, random_start=False,
-            restarts=1, eval_mode=eval_mode,
-        )
-        self.decay = _check_number("decay", decay, positive=False)
+    decay: float
+
+    def _configure(self, model: nn.Module, eps: float, settings: dict[str, object]) -> None:
+        super()._configure(model, eps, settings)
+        self.decay = _check_number("decay", settings["decay"], positive=False)
 
     def _direction(self, grad: Tensor, state: dict) -> Tensor:
         g = grad / (_per_example_norm(grad, 1) + 1e-12)
@@ -654,7 +738,8 @@ class MIM(Attack):
 
 class CW(PGD):
     """PGD on the Carlini–Wagner margin loss (``PGD(..., loss="cw")``), as used in robustness
-    evaluations (not the original optimisation-based C&W attack).
+    evaluations (not the original optimisation-based C&W attack). Keywords: :class:`PGD`'s
+    without ``loss``.
 
     Example
     -------
@@ -664,23 +749,8 @@ class CW(PGD):
     CW(eps=0.1, alpha=0.025, steps=10, norm='linf', loss='cw', random_start=True, restarts=1)
     """
 
-    def __init__(
-        self,
-        model: nn.Module,
-        eps: float,
-        *,
-        alpha: float | None = None,
-        steps: int = 10,
-        norm: str = "linf",
-        random_start: bool = True,
-        restarts: int = 1,
-        eval_mode: bool = True,
-        seed: int | None = None,
-    ) -> None:
-        super().__init__(
-            model, eps, alpha=alpha, steps=steps, norm=norm, loss="cw", random_start=random_start,
-            restarts=restarts, eval_mode=eval_mode, seed=seed,
-        )
+    keywords = ("alpha", "steps", "norm", "random_start", "restarts", "eval_mode", "seed")
+    defaults = {"loss": "cw"}
 
 
 def prob_margin(logits: Tensor, labels: Tensor) -> Tensor:
@@ -724,6 +794,7 @@ def margin_weights(logits: Tensor, labels: Tensor, alpha: float, normalize: bool
     return w / w.sum() if normalize else w
 
 
+
 class MarginPGD(PGD):
     """Zeng et al.'s margin-weighted PGD (their Algorithm 1): each example's step ascends
     ``exp(−α·margin(x'))·CE(x')`` — the weight is part of the objective and differentiated, so
@@ -731,7 +802,9 @@ class MarginPGD(PGD):
 
     ``weight_alpha = 0`` is plain PGD on CE. The normalising constant of the batch weights is a
     positive factor of every example's objective and is left out (steps are sign / normalised
-    per example, so it would not change them).
+    per example, so it would not change them). Keywords: ``weight_alpha`` (``>= 0``, default
+    ``1.0``), ``alpha``, ``steps``, ``norm``, ``random_start`` (default ``True``),
+    ``eval_mode``, ``seed`` (see :class:`Attack`); one restart.
 
     Example
     -------
@@ -741,28 +814,20 @@ class MarginPGD(PGD):
     MarginPGD(eps=0.3, alpha=0.01, steps=40, weight_alpha=1.5, norm='linf', random_start=True)
     """
 
+    keywords = ("weight_alpha", "alpha", "steps", "norm", "random_start", "eval_mode", "seed")
+    defaults = {"weight_alpha": 1.0}
+    hints = {"weight_alpha": "float"}
     _repr_fields = ("eps", "alpha", "steps", "weight_alpha", "norm", "random_start")
 
-    def __init__(
-        self,
-        model: nn.Module,
-        eps: float,
-        *,
-        weight_alpha: float = 1.0,
-        alpha: float | None = None,
-        steps: int = 10,
-        norm: str = "linf",
-        random_start: bool = True,
-        eval_mode: bool = True,
-        seed: int | None = None,
-    ) -> None:
-        wa = _check_number("weight_alpha", weight_alpha, positive=False)
+    weight_alpha: float
+
+    def _configure(self, model: nn.Module, eps: float, settings: dict[str, object]) -> None:
+        wa = _check_number("weight_alpha", settings["weight_alpha"], positive=False)
 
         def margin_weighted_ce(logits: Tensor, labels: Tensor) -> Tensor:
             return margin_weights(logits, labels, wa, normalize=False) * ce_loss(logits, labels)
 
-        super().__init__(model, eps, alpha=alpha, steps=steps, norm=norm, loss=margin_weighted_ce,
-                         random_start=random_start, eval_mode=eval_mode, seed=seed)
+        super()._configure(model, eps, {**settings, "loss": margin_weighted_ce})
         self.weight_alpha = wa
 
 
@@ -879,22 +944,56 @@ def robust_accuracy(attack: Attack, x: Tensor, y: Tensor, batch_size: int = 256)
     return int((pred == y).sum()) / x.shape[0]
 
 
+def _reach_pairs(y: Tensor, m: int, batch_size: int) -> tuple[Tensor, Tensor, list[int]]:
+    """The (example, target) pairs of :func:`pairwise_reach`, in the order of its reference loop:
+    for each block of ``batch_size`` examples, for each class ``j``, the block's examples with
+    ``y ≠ j``. Returns ``(rows (P,), targets (P,), group sizes)``; a group is one (block, ``j``)
+    with at least one example, so ``P = N·(m − 1)``."""
+    rows, targets, sizes = [], [], []
+    classes = torch.arange(m, device=y.device)
+    for s in batched(y.shape[0], batch_size):
+        keep = y[s].unsqueeze(0) != classes.unsqueeze(1)  # (m, B): class j, example r
+        j, r = keep.nonzero(as_tuple=True)  # sorted by j, then r
+        rows.append(r + s.start)
+        targets.append(j)
+        sizes += [c for c in keep.sum(dim=1).tolist() if c]
+    return torch.cat(rows), torch.cat(targets), sizes
+
+
 def pairwise_reach(
-    attack: Attack, x: Tensor, y: Tensor, num_classes: int, batch_size: int = 256
+    attack: Attack, x: Tensor, y: Tensor, num_classes: int, batch_size: int = 256,
+    chunk_size: int = 4096,
 ) -> Tensor:
     """Which wrong classes each example can be pushed into, found by targeted attacks.
 
     ``reach[n, j]`` is True iff some point found in the ball around ``x[n]`` — the clean
     ``x[n]`` itself, or the output of the attack targeted at any class — is classified as
-    ``j ≠ y[n]``. The attack is run targeted at every class ``j`` for the examples with
-    ``y[n] ≠ j``; whatever class each run lands on is recorded. ``reach[n, y[n]]`` is False.
+    ``j ≠ y[n]``. The attack is run targeted at every class ``j ≠ y[n]`` for every example
+    (``N·(m − 1)`` targeted runs in all); whatever class each run lands on is recorded.
+    ``reach[n, y[n]]`` is False.
+
+    The result is that of the reference loop ``for each block of batch_size examples: for j in
+    range(m): attack(xb[yb != j], yb[yb != j], target=j)``, but the ``(example, target)`` pairs
+    of consecutive (block, ``j``) groups are stacked into one attack call of at most
+    ``chunk_size`` pairs (a group is never split; a group larger than ``chunk_size`` is a call
+    of its own). Random starts are drawn per group, from a fresh generator seeded with the
+    attack's ``seed`` (or the global RNG when unseeded) and with the group's shape, so every
+    pair starts where the reference loop started it; restarts continue each group's own stream.
+    The engine is per example, so the results are the reference loop's (up to the floating-point
+    differences of the model's kernels between batch sizes), provided the attack's loss and the
+    model treat examples independently (no batch-coupled loss, no BatchNorm in train mode).
+    Unseeded attacks with ``restarts > 1`` interleave the groups' draws from the global RNG
+    differently (same distribution, other samples). An attack that overrides ``__call__`` or
+    ``_start`` is called once per group, exactly as in the reference loop.
 
     Args:
         attack: an :class:`Attack` (its ``model`` is the classifier).
         x: ``(N, ...)`` inputs in ``[0, 1]``.
         y: ``(N,)`` int64 labels in ``0..num_classes-1``.
         num_classes: ``m``.
-        batch_size: examples per attack call.
+        batch_size: examples per block of the reference loop (it fixes which pairs share a
+            random-start draw) and per forward pass of the clean predictions.
+        chunk_size: most ``(example, target)`` pairs per attack call (memory grows with it).
 
     Returns:
         ``(N, m)`` bool tensor on ``x.device``.
@@ -910,24 +1009,38 @@ def pairwise_reach(
         raise ValueError(f"attack must be a csr.attacks.Attack, got {type(attack).__name__}")
     m = _check_int("num_classes", num_classes, 2)
     _check_int("batch_size", batch_size, 1)
+    _check_int("chunk_size", chunk_size, 1)
     x = _check_inputs(x)
     n = x.shape[0]
     y = _check_labels("y", y, n, x.device)
     if n and int(y.max()) >= m:
         raise ValueError(f"labels must be < num_classes={m}, got {int(y.max())}")
     reach = torch.zeros(n, m, dtype=torch.bool, device=x.device)
+    if n == 0:
+        return reach
     model, ev = attack.model, attack.eval_mode
-    for s in batched(n, batch_size):
-        xb, yb = x[s], y[s]
-        rows = torch.arange(s.start, s.stop, device=x.device)
-        pred = predict(model, xb, batch_size, eval_mode=ev)
-        reach[rows, pred] = True
-        for j in range(m):
-            keep = yb != j
-            if not bool(keep.any()):
-                continue
-            xa = attack(xb[keep], yb[keep], target=j)
-            reach[rows[keep], predict(model, xa, batch_size, eval_mode=ev)] = True
-    if n:
-        reach[torch.arange(n, device=x.device), y] = False
+    reach[torch.arange(n, device=x.device), predict(model, x, batch_size, eval_mode=ev)] = True
+    rows, targets, sizes = _reach_pairs(y, m, batch_size)
+    # Stack whole groups: the engine's own random start can be drawn per group; anything else
+    # (a custom __call__ or start) gets one call per group, as in the reference loop.
+    cls = type(attack)
+    stack = cls.__call__ is Attack.__call__ and cls._start is Attack._start
+    lo = 0
+    g = 0
+    while g < len(sizes):
+        group_sizes = [sizes[g]]
+        g += 1
+        while stack and g < len(sizes) and sum(group_sizes) + sizes[g] <= chunk_size:
+            group_sizes.append(sizes[g])
+            g += 1
+        hi = lo + sum(group_sizes)
+        r, t = rows[lo:hi], targets[lo:hi]
+        if stack:
+            starts = _GroupedStarts(group_sizes, [attack._generator(x.device) for _ in group_sizes])
+            xa = attack._perturb(x[r], t, True, starts)
+        else:
+            xa = attack(x[r], y[r], target=t)
+        reach[r, predict(model, xa, hi - lo, eval_mode=ev)] = True
+        lo = hi
+    reach[torch.arange(n, device=x.device), y] = False
     return reach

@@ -372,6 +372,104 @@ def test_pairwise_reach_matches_independent_oracle(attack_mlp, attack_digits):
     assert float((reach_small != reach).float().mean()) <= 0.01
 
 
+def _reach_by_loop(attack, x, y, m, batch_size):
+    """pairwise_reach's reference loop, written out: one public targeted call per (block, class)."""
+    n = len(y)
+    rows = torch.arange(n)
+    reach = torch.zeros(n, m, dtype=torch.bool)
+    reach[rows, predict(attack.model, x)] = True
+    for start in range(0, n, batch_size):
+        xb, yb, rb = x[start:start + batch_size], y[start:start + batch_size], rows[start:start + batch_size]
+        for j in range(m):
+            keep = yb != j
+            if keep.any():
+                reach[rb[keep], predict(attack.model, attack(xb[keep], yb[keep], target=j))] = True
+    reach[rows, y] = False
+    return reach
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda m: PGD(m, eps=0.1, steps=3, seed=0),
+        lambda m: PGD(m, eps=0.1, steps=3, seed=1, restarts=3),
+        lambda m: PGD(m, eps=1.0, steps=3, norm="l2", seed=2, restarts=2),
+        lambda m: CW(m, eps=0.1, steps=3, seed=3),
+        lambda m: MIM(m, eps=0.1, steps=3),
+        lambda m: build_attack("margin_pgd", m, eps=0.1, steps=3, seed=4),
+    ],
+    ids=["pgd-seeded", "pgd-restarts", "pgd-l2-restarts", "cw", "mim", "margin_pgd"],
+)
+@pytest.mark.parametrize("batch_size,chunk_size", [(256, 4096), (16, 50), (7, 1)])
+def test_pairwise_reach_equals_loop_of_targeted_attacks(attack_mlp, attack_digits, make, batch_size, chunk_size):
+    # Stacked chunks give every (example, target) pair the random start (and restart draws) that
+    # the reference loop's call for its (block, class) gave it, so the matrices are identical.
+    _, _, x, y = attack_digits
+    x, y = x[:60], y[:60]
+    attack = make(attack_mlp)
+    reach = pairwise_reach(attack, x, y, 10, batch_size=batch_size, chunk_size=chunk_size)
+    expected = _reach_by_loop(attack, x, y, 10, batch_size)
+    assert torch.equal(reach, expected)
+    assert 0.05 < float(reach.float().mean()) < 0.95
+
+
+def test_pairwise_reach_unseeded_draws_follow_the_global_rng(attack_mlp, attack_digits):
+    _, _, x, y = attack_digits
+    x, y = x[:40], y[:40]
+    attack = PGD(attack_mlp, eps=0.1, steps=2)  # random start from the global RNG
+    torch.manual_seed(123)
+    reach = pairwise_reach(attack, x, y, 10, batch_size=16)
+    torch.manual_seed(123)
+    assert torch.equal(reach, _reach_by_loop(attack, x, y, 10, 16))
+
+
+def test_pairwise_reach_stacks_pairs_into_chunks(attack_mlp, attack_digits):
+    calls = []
+
+    class Counting(PGD):
+        def _attack(self, x, labels, targeted, generator):
+            calls.append(x.shape[0])
+            return super()._attack(x, labels, targeted, generator)
+
+    _, _, x, y = attack_digits
+    x, y = x[:100], y[:100]
+    attack = Counting(attack_mlp, eps=0.1, steps=2, seed=0)
+    reach = pairwise_reach(attack, x, y, 10, batch_size=50, chunk_size=400)
+    assert sum(calls) == 100 * 9  # m - 1 targeted runs per example, no more
+    assert max(calls) <= 400 and len(calls) == 3  # whole (block, class) groups of ~45 pairs
+    calls.clear()
+    assert torch.equal(pairwise_reach(attack, x, y, 10, batch_size=50, chunk_size=10_000), reach)
+    assert calls == [900]
+    with pytest.raises(ValueError, match="chunk_size must be an integer >= 1"):
+        pairwise_reach(attack, x, y, 10, chunk_size=0)
+
+
+def test_pairwise_reach_leaves_model_state_alone(attack_bn_net, attack_batch):
+    x, y = attack_batch
+    x, y = x[:24], y[:24]
+    model = attack_bn_net
+    model.train()
+    model[4].eval()
+    flags = [m.training for m in model.modules()]
+    params = list(model.parameters())
+    for i, p in enumerate(params):
+        p.grad = torch.full_like(p, float(i) + 0.5)
+    grads = [p.grad.clone() for p in params]
+    buffers = {k: v.clone() for k, v in model.state_dict().items()}
+    try:
+        pairwise_reach(PGD(model, eps=0.1, steps=2, seed=0, restarts=2), x, y, 10, chunk_size=64)
+        assert [m.training for m in model.modules()] == flags
+        assert all(p.requires_grad for p in params)
+        for p, g in zip(params, grads):
+            assert torch.equal(p.grad, g)
+        for k, v in model.state_dict().items():
+            assert torch.equal(v, buffers[k]), k
+    finally:
+        for p in params:
+            p.grad = None
+        model.eval()
+
+
 def test_pairwise_reach_eps0_is_clean_misclassification(attack_bn_net, attack_digits):
     _, _, x, y = attack_digits
     pred = predict(attack_bn_net, x)
@@ -542,6 +640,85 @@ def test_default_alpha_and_repr(attack_mlp):
         "restarts=1, seed=3)"
     )
     assert isinstance(build_attack("mim", attack_mlp, eps=0.1), Attack)
+
+
+def test_repr_of_every_registered_attack(attack_mlp):
+    # cached evaluations are keyed by repr(attack): these strings must never change
+    m = attack_mlp
+    cases = {
+        "fgsm": ({}, "FGSM(eps=0.1, norm='linf', loss='ce')"),
+        "pgd": ({}, "PGD(eps=0.1, alpha=0.025, steps=10, norm='linf', loss='ce', random_start=True, restarts=1)"),
+        "bim": ({}, "BIM(eps=0.1, alpha=0.025, steps=10, norm='linf', loss='ce')"),
+        "mim": ({}, "MIM(eps=0.1, alpha=0.025, steps=10, decay=1, norm='linf', loss='ce')"),
+        "cw": ({}, "CW(eps=0.1, alpha=0.025, steps=10, norm='linf', loss='cw', random_start=True, restarts=1)"),
+        "margin_pgd": ({}, "MarginPGD(eps=0.1, alpha=0.025, steps=10, weight_alpha=1, norm='linf', random_start=True)"),
+    }
+    for name, (kw, text) in cases.items():
+        assert repr(build_attack(name, m, eps=0.1, **kw)) == text
+    assert repr(FGSM(m, eps=0.3, norm="l2", loss="cw", eval_mode=False)) == (
+        "FGSM(eps=0.3, norm='l2', loss='cw', eval_mode=False)"
+    )
+    assert repr(PGD(m, eps=1, alpha=0.2, steps=3, norm="l2", loss="cw", random_start=True, restarts=4, seed=9,
+                    eval_mode=False)) == (
+        "PGD(eps=1, alpha=0.2, steps=3, norm='l2', loss='cw', random_start=True, restarts=4, seed=9, eval_mode=False)"
+    )
+    assert repr(BIM(m, eps=0.2, alpha=0.05, steps=4, loss="cw")) == "BIM(eps=0.2, alpha=0.05, steps=4, norm='linf', loss='cw')"
+    assert repr(MIM(m, eps=0.2, steps=4, decay=0.5, norm="l2")) == (
+        "MIM(eps=0.2, alpha=0.125, steps=4, decay=0.5, norm='l2', loss='ce')"
+    )
+    assert repr(CW(m, eps=0.2, steps=4, random_start=False)) == (
+        "CW(eps=0.2, alpha=0.125, steps=4, norm='linf', loss='cw', random_start=False, restarts=1)"
+    )
+    assert repr(build_attack("margin_pgd", m, eps=0.3, steps=40, alpha=0.01, weight_alpha=1.5, seed=2)) == (
+        "MarginPGD(eps=0.3, alpha=0.01, steps=40, weight_alpha=1.5, norm='linf', random_start=True, seed=2)"
+    )
+
+
+def test_declared_settings_give_real_signatures(attack_mlp):
+    import inspect
+
+    expected = {
+        "fgsm": "eps norm loss eval_mode",
+        "pgd": "eps alpha steps norm loss random_start restarts eval_mode seed",
+        "bim": "eps alpha steps norm loss eval_mode",
+        "mim": "eps alpha steps decay norm loss eval_mode",
+        "cw": "eps alpha steps norm random_start restarts eval_mode seed",
+        "margin_pgd": "eps weight_alpha alpha steps norm random_start eval_mode seed",
+    }
+    for name, params in expected.items():
+        cls = ATTACKS.get(name)
+        sig = inspect.signature(cls)
+        assert " ".join(list(sig.parameters)[1:]) == params
+        for k, p in list(sig.parameters.items())[2:]:
+            assert p.kind is p.KEYWORD_ONLY and p.default == cls.defaults[k]
+    assert inspect.signature(PGD).parameters["random_start"].default is True
+    assert inspect.signature(MIM).parameters["decay"].default == 1.0
+    assert CW(attack_mlp, eps=0.1).loss == "cw" and FGSM(attack_mlp, eps=0.1).steps == 1
+    # pinned settings and typos are not keywords: Python's own TypeError, as before
+    with pytest.raises(TypeError, match=r"^FGSM.__init__\(\) got an unexpected keyword argument 'steps'$"):
+        FGSM(attack_mlp, eps=0.1, steps=3)
+    with pytest.raises(TypeError, match=r"^CW.__init__\(\) got an unexpected keyword argument 'loss'$"):
+        CW(attack_mlp, eps=0.1, loss="ce")
+    with pytest.raises(TypeError, match=r"^PGD.__init__\(\) missing 1 required positional argument: 'eps'$"):
+        PGD(attack_mlp)
+    with pytest.raises(TypeError, match=r"^BIM.__init__\(\) takes 3 positional arguments but 4 were given$"):
+        BIM(attack_mlp, 0.1, 5)
+    with pytest.raises(TypeError):
+        PGD.defaults["steps"] = 3  # read-only
+    with pytest.raises(ValueError, match="decay must be >= 0"):
+        MIM(attack_mlp, eps=0.1, decay=-1.0)
+    with pytest.raises(ValueError, match="weight_alpha must be >= 0"):
+        build_attack("margin_pgd", attack_mlp, eps=0.1, weight_alpha=-1.0)
+
+    class LongPGD(PGD):  # a new attack only declares what it changes
+        defaults = {"steps": 50}
+
+    atk = LongPGD(attack_mlp, eps=0.1)
+    assert (atk.steps, atk.random_start, atk.alpha) == (50, True, pytest.approx(0.005))
+    assert repr(atk) == "LongPGD(eps=0.1, alpha=0.005, steps=50, norm='linf', loss='ce', random_start=True, restarts=1)"
+    with pytest.raises(TypeError, match="without a default or a hint: gamma"):
+        class Broken(PGD):
+            keywords = ("alpha", "gamma")
 
 
 # ----------------------------------------------------------------------------- custom loss
