@@ -16,9 +16,6 @@ Usage: ``python benchmarks/attacks.py [--device auto] [--reps 7] [--batch 256] [
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -26,36 +23,7 @@ import torch.nn.functional as F
 from csr.attacks import PGD, pairwise_reach, predict
 from csr.data import load_dataset
 from csr.models import build_model
-from csr.utils import resolve_device
-
-
-def paired_times(
-    ours: Callable[[], Any], peer: Callable[[], Any], reps: int, device: torch.device
-) -> tuple[float, float, float]:
-    """``(median s of ours, median s of peer, median of peer/ours)`` over ``reps`` interleaved
-    repetitions (order alternating), after one warm-up call of each (CUDA synchronised)."""
-
-    def timed(fn: Callable[[], Any]) -> float:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        t0 = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        return time.perf_counter() - t0
-
-    ours()
-    peer()
-    ta, tb = [], []
-    for i in range(reps):
-        if i % 2 == 0:
-            ta.append(timed(ours))
-            tb.append(timed(peer))
-        else:
-            tb.append(timed(peer))
-            ta.append(timed(ours))
-    ratio = statistics.median(b / a for a, b in zip(ta, tb))
-    return statistics.median(ta), statistics.median(tb), ratio
+from csr.utils import paired_times, resolve_device
 
 
 def main() -> None:

@@ -178,20 +178,44 @@ def batched(n: int, batch_size: int) -> Iterable[slice]:
         yield slice(start, min(n, start + batch_size))
 
 
+def wall_time(fn: Callable[[], Any], device: torch.device) -> float:
+    """Seconds one call of ``fn`` takes (CUDA synchronised before and after)."""
+    import time
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    t0 = time.perf_counter()
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - t0
+
+
 def median_time(fn: Callable[[], Any], reps: int, device: torch.device) -> float:
     """Median wall time of ``reps`` calls of ``fn`` after one warm-up call (CUDA synchronised):
     what the benchmark scripts compare against a peer measured in the same run."""
     import statistics
-    import time
 
     fn()
-    times = []
-    for _ in range(reps):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        t0 = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return statistics.median(wall_time(fn, device) for _ in range(reps))
+
+
+def paired_times(ours: Callable[[], Any], peer: Callable[[], Any], reps: int,
+                 device: torch.device) -> tuple[float, float, float]:
+    """``(median s of ours, median s of peer, median of peer/ours)`` over ``reps`` interleaved
+    repetitions (order alternating, so both see the same load on a shared machine), after one
+    warm-up call of each (CUDA synchronised)."""
+    import statistics
+
+    ours()
+    peer()
+    ta, tb = [], []
+    for i in range(reps):
+        if i % 2 == 0:
+            ta.append(wall_time(ours, device))
+            tb.append(wall_time(peer, device))
+        else:
+            tb.append(wall_time(peer, device))
+            ta.append(wall_time(ours, device))
+    ratio = statistics.median(b / a for a, b in zip(ta, tb))
+    return statistics.median(ta), statistics.median(tb), ratio

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import costs, store
+from .. import store
 from ..certify.smoothing import Counts, CSCertificate, Smooth
 from ..train import METHODS, RunResult, TrainConfig
 from ..utils import config_hash
