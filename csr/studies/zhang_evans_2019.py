@@ -78,7 +78,8 @@ class ZhangEvans(Study):
         "eps_warmup_epochs": (int,), "eps_start": (int, float), "bound": (str,), "alpha": (int, float),
         "tune_alpha": (bool,), "max_clean_error": (int, float), "tasks": (list,), "real_tasks": (list,),
         "eps_list": (list,), "alpha_list": (list,), "fig2_train_all": (bool,), "cifar": (bool,),
-        "lr_step_start": (int,), "lr_step": (int,), "model_kwargs": (dict,),
+        "lr_step_start": (int,), "lr_step": (int,), "model_kwargs": (dict,), "optimizer": (str,),
+        "momentum": (int, float), "weight_decay": (int, float), "clip_grad": (int, float),
     }
     profiles = {
         "smoke": dict(dataset="mnist5k", model="mlp", model_kwargs={"hidden": [64]}, n_train=600,
@@ -94,17 +95,26 @@ class ZhangEvans(Study):
                     tasks=TASKS, real_tasks=["small_large", "large_small"],
                     eps_list=[0.05, 0.15], alpha_list=[0.1, 10.0], fig2_train_all=False, cifar=False),
         # The paper's MNIST settings: mnist_small, ε = 0.2 reached after 20 of 60 epochs, then the
-        # learning rate halved every 10 epochs; α tuned per task on a validation split.
+        # learning rate halved every 10 epochs; the training files split 48,000 / 12,000 (one fold
+        # of five); α tuned per task on the validation split (Appendix A: coarse grid, then fine,
+        # among models with clean error < 4 %).
         "gpu": dict(dataset="mnist", model="mnist_small", model_kwargs={}, n_train=None, n_val=None,
                     n_eval=None, epochs=60, eps=0.2, eps_start=0.05, eps_warmup_epochs=20, lr=1e-3,
                     lr_step_start=20, lr_step=10, batch_size=50, bound="wk", alpha=None,
-                    tune_alpha=True, max_clean_error=0.035, threads=None,
+                    tune_alpha=True, max_clean_error=0.04, threads=None,
                     tasks=TASKS, real_tasks=["small_large", "large_small"],
                     eps_list=[0.1, 0.15, 0.25], alpha_list=[0.1, 10.0], fig2_train_all=True, cifar=True,
-                    # Table 3 / Fig. 4 (chosen by dataset="cifar10"): Wong et al. (2018)'s large model
-                    # at ε = 2/255, trained with 50 random projections (wk_proj).
-                    datasets={"cifar10": dict(model="cifar_large", eps=2 / 255, bound="wk_proj", epochs=60,
-                                              max_clean_error=0.35)}),
+                    datasets={
+                        "mnist": dict(val_fraction=0.2),
+                        # Table 3 / Fig. 4 (dataset="cifar10"): Wong et al. (2018)'s large model at
+                        # ε = 2/255 trained with 50 random projections (wk_proj), as the authors' code:
+                        # SGD lr 0.05, momentum 0.9, weight decay 5e-4, batch 50, gradient norm
+                        # clipped at 1, ε ramped from 0.001 over 20 epochs, lr halved every 10 after;
+                        # an 80/20 split and the 35 % clean-error threshold of Appendix A.
+                        "cifar10": dict(model="cifar_large", eps=2 / 255, bound="wk_proj", epochs=60,
+                                        val_fraction=0.2, optimizer="sgd", lr=0.05, momentum=0.9,
+                                        weight_decay=5e-4, clip_grad=1.0, eps_start=0.001,
+                                        max_clean_error=0.35)}),
     }
 
     def __init__(self, S: Any, user_picked_model: bool = False, alpha_grid: Sequence[float] | None = None,
@@ -114,7 +124,8 @@ class ZhangEvans(Study):
         self.alpha_grid = tuple(alpha_grid) if alpha_grid is not None else tuning.COARSE_ALPHAS
         self.xv, self.yv = (t.to(S.device) for t in S.splits.val.tensors)
         paper = self.paper_results()
-        self._paper_alpha = {r["task"]: r["alpha"] for r in paper["table1"] + paper["table2"] if r.get("alpha")}
+        self._paper_alpha = {r["task"]: r["alpha"] for r in paper["table1"] + paper["table2"] + paper["table3"]
+                             if r.get("alpha")}
         if labels is None:
             labels = CIFAR_LABELS if self.P["dataset"] == "cifar10" else LABELS
         self.labels = labels  # spec → the paper's task name (this instance's)
@@ -130,7 +141,8 @@ class ZhangEvans(Study):
         e = P["eps"] if eps is None else eps
         kw: dict[str, Any] = dict(
             self.common(), epochs=P["epochs"], n_train=P["n_train"], n_val=P["n_val"], batch_size=P["batch_size"],
-            lr=P["lr"],
+            lr=P["lr"], optimizer=P.get("optimizer", "adam"), momentum=P.get("momentum", 0.9),
+            weight_decay=P.get("weight_decay", 0.0), clip_grad=P.get("clip_grad"),
         )
         if method in ("robust", "cs_robust"):
             kw.update(eps=e, eps_start=min(P["eps_start"], e), eps_warmup_epochs=P["eps_warmup_epochs"],
