@@ -149,10 +149,11 @@ class ZhangEvans(Study):
                       lr_schedule="step", lr_step_start=P["lr_step_start"], lr_step=P["lr_step"], lr_gamma=0.5,
                       val_certify={"method": "wk"}, select_mode="min", select_max_val_err=P["max_clean_error"],
                       select_metric="val_cert_robust_error", method_kwargs={"bound": P["bound"]})
-        if method in ("cs_robust", "cs_ce"):
+        if method in ("cs_robust", "cs_ce", "cost_sensitive_ce"):
             if cost is None:
                 raise ValueError(f"method {method!r} needs a cost matrix")
             kw["cost_matrix"] = cost.to_list()
+        if method in ("cs_robust", "cs_ce"):
             kw["method_kwargs"] = {**kw.get("method_kwargs", {}), "alpha": 1.0 if alpha is None else float(alpha)}
         if method == "cs_robust":
             kw["select_metric"] = "val_cert_cs_robust_error" if cost.is_binary else "val_cert_robust_cost"
