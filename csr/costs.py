@@ -567,20 +567,31 @@ def random_k(m: int, k: int, seed: int = 0) -> CostMatrix:
     return CostMatrix(C, name=f"random_{k}_s{seed}")
 
 
-@BUILDERS.register("small_large")
-def small_large(m: int = 10) -> CostMatrix:
-    """Turning a small class into a larger one costs (i − j)² (Zhang & Evans Table 2)."""
+def _ordered(m: int, up: bool, low: float, name: str) -> CostMatrix:
+    if isinstance(low, bool) or not isinstance(low, (int, float)) or not (np.isfinite(low) and low >= 0):
+        raise CostMatrixError(f"{name}: low must be a finite number >= 0, got {low!r}")
     i, j = np.indices((m, m))
-    C = np.where(j > i, (i - j) ** 2, 0).astype(np.float64)
-    return CostMatrix(C, name="small_large")
+    big = (j > i) if up else (j < i)
+    C = np.where(big, (i - j) ** 2, np.where(i != j, float(low), 0.0)).astype(np.float64)
+    return CostMatrix(C, name=name if low == 0 else f"{name}:low={low:g}")
+
+
+@BUILDERS.register("small_large")
+def small_large(m: int = 10, low: float = 0.0) -> CostMatrix:
+    """Turning a small class i into a larger one j costs (i − j)² (Zhang & Evans Table 2); every
+    other off-diagonal pair costs ``low`` (Appendix B / Table 4: ``small_large:low=0.1``).
+
+    >>> small_large(3, low=0.1).values.tolist()
+    [[0.0, 1.0, 4.0], [0.1, 0.0, 1.0], [0.1, 0.1, 0.0]]
+    """
+    return _ordered(m, True, low, "small_large")
 
 
 @BUILDERS.register("large_small")
-def large_small(m: int = 10) -> CostMatrix:
-    """Turning a large class into a smaller one costs (i − j)² (Zhang & Evans Table 2)."""
-    i, j = np.indices((m, m))
-    C = np.where(j < i, (i - j) ** 2, 0).astype(np.float64)
-    return CostMatrix(C, name="large_small")
+def large_small(m: int = 10, low: float = 0.0) -> CostMatrix:
+    """Turning a large class i into a smaller one j costs (i − j)² (Zhang & Evans Table 2); every
+    other off-diagonal pair costs ``low``."""
+    return _ordered(m, False, low, "large_small")
 
 
 @BUILDERS.register("group")

@@ -393,8 +393,13 @@ def _from_torchvision(
     class_names: list[str],
     n_val: int,
     seed: int,
+    val_fraction: float | None = None,
 ) -> Splits:
-    """``x_*`` uint8 (N, C, H, W); returns float32 [0, 1] splits."""
+    """``x_*`` uint8 (N, C, H, W); returns float32 [0, 1] splits. The last ``n_val`` of a seeded
+    permutation of the training files are the validation split, or ``round(val_fraction · N)``
+    of them when ``val_fraction`` is given."""
+    if val_fraction is not None:
+        n_val = max(1, int(round(val_fraction * len(y_train))))
     tr, va = _val_split(len(y_train), n_val, seed)
     tr_t, va_t = torch.from_numpy(tr), torch.from_numpy(va)
 
@@ -408,7 +413,7 @@ def _from_torchvision(
 
 
 def _load_mnist_like(name: str, cls_name: str, class_names: list[str]):
-    def loader(root: Path, download: bool, seed: int) -> Splits:
+    def loader(root: Path, download: bool, seed: int, val_fraction: float | None = None) -> Splits:
         _require_files(name, root, download)
         import torchvision
 
@@ -424,6 +429,7 @@ def _load_mnist_like(name: str, cls_name: str, class_names: list[str]):
             class_names,
             n_val=5000,
             seed=seed,
+            val_fraction=val_fraction,
         )
 
     loader.__doc__ = f"torchvision {cls_name}: 55,000 / 5,000 (seeded) / 10,000 official test."
@@ -437,7 +443,7 @@ DATASETS.register(
 
 
 def _load_cifar(name: str, cls_name: str, fixed_names: list[str] | None):
-    def loader(root: Path, download: bool, seed: int) -> Splits:
+    def loader(root: Path, download: bool, seed: int, val_fraction: float | None = None) -> Splits:
         _require_files(name, root, download)
         import torchvision
 
@@ -457,6 +463,7 @@ def _load_cifar(name: str, cls_name: str, fixed_names: list[str] | None):
             list(fixed_names) if fixed_names is not None else list(tr.classes),
             n_val=5000,
             seed=seed,
+            val_fraction=val_fraction,
         )
 
     loader.__doc__ = f"torchvision {cls_name}: 45,000 / 5,000 (seeded) / 10,000 official test."
@@ -476,6 +483,7 @@ def load_dataset(
     root: str | Path | None = None,
     download: bool = False,
     seed: int = 0,
+    val_fraction: float | None = None,
 ) -> Splits:
     """Load dataset ``name`` as seeded train / val / test splits.
 
@@ -487,6 +495,9 @@ def load_dataset(
     download: let torchvision download missing files into ``root``. When False and files are
         missing, :class:`DatasetNotFoundError` is raised and nothing is written.
     seed: only chooses the split; the same seed always gives identical splits.
+    val_fraction: for the torchvision datasets, the share of the training files held out for
+        validation (default: 5,000 images; Zhang & Evans: 0.2, i.e. MNIST 48,000 / 12,000).
+        The other datasets have fixed 60 / 20 / 20 % splits and refuse it.
 
     Returns
     -------
@@ -508,7 +519,14 @@ def load_dataset(
         root_path = Path(root).expanduser()
     else:
         raise ValueError(f"root must be a folder path or None, got {root!r}")
-    return loader(root_path, download, seed)
+    if val_fraction is None:
+        return loader(root_path, download, seed)
+    if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must be a number strictly between 0 and 1, got {val_fraction!r}")
+    if name not in TORCHVISION_FILES:
+        raise ValueError(f"val_fraction applies to the torchvision datasets ({', '.join(sorted(TORCHVISION_FILES))}); "
+                         f"{name!r} has fixed 60/20/20 % splits")
+    return loader(root_path, download, seed, val_fraction=float(val_fraction))
 
 
 def subsample(

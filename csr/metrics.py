@@ -51,6 +51,8 @@ __all__ = [
     "pairwise_error",
     "candidate_counts",
     "cost_sensitive_robust_error",
+    "robust_cost_per_example",
+    "cost_sensitive_errors_per_example",
     "robust_cost",
     "overall_robust_error",
     "misclassification_cost",
@@ -341,6 +343,35 @@ def robust_cost(reach: Any, y: Any, C: Any) -> float:
     if n_cand == 0:
         return 0.0
     return float((cm.values[t] * R).sum() / n_cand)
+
+
+def cost_sensitive_errors_per_example(reach: Any, y: Any, C: Any) -> np.ndarray:
+    """For each candidate example (Ω_{y_n} ≠ ∅, in order): whether it reaches some target of
+    Ω_{y_n}. :func:`cost_sensitive_robust_error` is their mean; Clopper–Pearson or a paired
+    bootstrap over them gives its interval. Shapes as :func:`robust_cost`; returns (n_cand,) bool.
+
+    >>> cost_sensitive_errors_per_example([[0, 1, 0], [0, 0, 1], [0, 0, 0]], [0, 0, 1],
+    ...                                   [[0, 1, 0], [0, 0, 0], [0, 0, 0]]).tolist()
+    [True, False]
+    """
+    R, t, cm = _reach_y_cost(reach, y, C)
+    cand = np.asarray(cm.candidates(t), dtype=bool)
+    hit = (R & np.asarray(cm.sensitive_targets(t), dtype=bool)).any(1)
+    return hit[cand]
+
+
+def robust_cost_per_example(reach: Any, y: Any, C: Any) -> np.ndarray:
+    """The cost each candidate example pays, ``Σ_j C[y_n, j]·reach[n, j]`` for the examples with
+    Ω_{y_n} ≠ ∅ (in order): :func:`robust_cost` is their mean, and their bootstrap gives its
+    interval (:func:`csr.stats.bootstrap_mean`). Shapes as :func:`robust_cost`; returns (n_cand,).
+
+    >>> robust_cost_per_example([[0, 1, 1], [0, 0, 0], [1, 0, 0]], [0, 0, 1],
+    ...                         [[0, 2, 10], [0, 0, 0], [0, 0, 0]]).tolist()
+    [12.0, 0.0]
+    """
+    R, t, cm = _reach_y_cost(reach, y, C)
+    cand = np.asarray(cm.candidates(t), dtype=bool)
+    return (cm.values[t] * R).sum(1)[cand].astype(np.float64)
 
 
 def overall_robust_error(reach: Any, y: Any) -> float:

@@ -48,3 +48,71 @@ def find_row(fp) -> Callable[..., dict]:
         assert len(rows) == 1, (table, fields, rows)
         return rows[0]
     return find
+
+
+# --- small generated datasets in torchvision's on-disk formats (the gpu profiles' code paths) ---
+def _write_idx(path: Path, arr, magic: int) -> None:
+    import numpy as np
+
+    with open(path, "wb") as f:
+        f.write(np.array([magic, *arr.shape], dtype=">i4").tobytes())
+        f.write(arr.astype(np.uint8).tobytes())
+
+
+def write_fake_mnist(root: Path, n_train: int = 60, n_test: int = 20, seed: int = 0) -> Path:
+    """MNIST idx files (``MNIST/raw/*-ubyte``, as torchvision reads them) with random digits,
+    labels cycling 0..9; returns ``root``."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    _write_idx(raw / "train-images-idx3-ubyte", rng.integers(0, 256, (n_train, 28, 28)), 2051)
+    _write_idx(raw / "train-labels-idx1-ubyte", np.arange(n_train) % 10, 2049)
+    _write_idx(raw / "t10k-images-idx3-ubyte", rng.integers(0, 256, (n_test, 28, 28)), 2051)
+    _write_idx(raw / "t10k-labels-idx1-ubyte", np.arange(n_test) % 10, 2049)
+    return root
+
+
+def write_fake_cifar10(root: Path, n_train: int = 60, n_test: int = 20, seed: int = 0) -> Path:
+    """CIFAR-10 python batches (``cifar-10-batches-py/data_batch_1..5``, ``test_batch``,
+    ``batches.meta``: pickled dicts of uint8 (N, 3072) rows and labels); returns ``root``. Their
+    md5 sums are not the real ones: tests bypass torchvision's integrity check."""
+    import pickle
+
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True, exist_ok=True)
+    per = [n_train // 5 + (i < n_train % 5) for i in range(5)]
+    start = 0
+    for i, n in enumerate(per, 1):
+        labels = [(start + k) % 10 for k in range(n)]
+        start += n
+        batch = {"batch_label": f"training batch {i} of 5", "labels": labels,
+                 "data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), "filenames": [f"{i}_{k}.png" for k in range(n)]}
+        (folder / f"data_batch_{i}").write_bytes(pickle.dumps(batch))
+    test = {"batch_label": "testing batch 1 of 1", "labels": [k % 10 for k in range(n_test)],
+            "data": rng.integers(0, 256, (n_test, 3072), dtype=np.uint8), "filenames": [f"t_{k}.png" for k in range(n_test)]}
+    (folder / "test_batch").write_bytes(pickle.dumps(test))
+    names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": names, "num_cases_per_batch": per[0],
+                                                        "num_vis": 3072}))
+    return root
+
+
+@pytest.fixture
+def fake_torchvision(tmp_path, monkeypatch):
+    """A data folder with small generated MNIST and CIFAR-10 files, set as ``CSR_DATA_DIR`` (runs
+    go to a fresh ``CSR_RUNS_DIR``); torchvision's md5 check of the CIFAR files is bypassed."""
+    import torchvision.datasets.cifar as tv_cifar
+
+    root = tmp_path / "data"
+    write_fake_mnist(root)
+    write_fake_cifar10(root)
+    monkeypatch.setenv("CSR_DATA_DIR", str(root))
+    monkeypatch.setenv("CSR_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setattr(tv_cifar.CIFAR10, "_check_integrity", lambda self: True)
+    monkeypatch.setattr(tv_cifar, "check_integrity", lambda *a, **k: True)
+    return root

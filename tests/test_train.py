@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -84,6 +85,53 @@ def test_cs_ce_is_ce_plus_alpha_penalty():
     pen = sum(math.log(1 + math.exp(z[n, 2] - z[n, 0])) for n in (0, 3, 6)) / 3
     assert loss.item() == pytest.approx(ce.item() + 0.7 * pen, rel=1e-6)
     assert stats["penalty"] == pytest.approx(pen, rel=1e-6)
+
+
+def test_cost_sensitive_ce_is_eq_b1_by_hand():
+    """Eq. B.1: mean over *all* examples of log(1 + Σ_{j≠y} C[y, j]·e^{z_j − z_y}) — no CE term, no α,
+    examples with an empty row add 0."""
+    torch.manual_seed(3)
+    net = torch.nn.Linear(6, 3)
+    x, y = torch.rand(6, 6), torch.tensor([0, 1, 2, 0, 1, 2])
+    C = costs.CostMatrix([[0, 2.0, 0.5], [0, 0, 0], [0.1, 0.1, 0]])
+    loss, _ = METHODS.get("cost_sensitive_ce").fn(net, x, y, MethodContext(num_classes=3, cost=C))
+    z = net(x).detach().double()
+    want = 0.0
+    for n in range(6):
+        k = int(y[n])
+        want += math.log(1 + sum(C.values[k, j] * math.exp(z[n, j] - z[n, k]) for j in range(3) if j != k))
+    assert loss.item() == pytest.approx(want / 6, rel=1e-6)
+    assert METHODS.get("cost_sensitive_ce").defaults == {}
+
+
+def test_cost_sensitive_ce_with_unit_costs_is_cross_entropy():
+    torch.manual_seed(4)
+    net = torch.nn.Linear(5, 4)
+    x, y = torch.rand(16, 5), torch.randint(0, 4, (16,))
+    ctx = MethodContext(num_classes=4, cost=costs.overall(4))
+    loss, _ = METHODS.get("cost_sensitive_ce").fn(net, x, y, ctx)
+    g = torch.autograd.grad(loss, net.weight)[0]
+    ce = F.cross_entropy(net(x), y)
+    g_ce = torch.autograd.grad(ce, net.weight)[0]
+    assert loss.item() == pytest.approx(ce.item(), rel=1e-6)
+    assert torch.allclose(g, g_ce, atol=1e-6)
+
+
+def test_appendix_b_matrix_and_its_largest_robust_cost():
+    """Table 4's matrix (``small_large:low=0.1``); a model for which every pair is reached (no
+    certificate) has robust cost Σ_y n_y Σ_j C[y, j] / N — 85.197 with MNIST's test class counts,
+    the cell the paper prints for both non-robust classifiers."""
+    from csr.metrics import robust_cost
+
+    C = costs.load("small_large:low=0.1", 10)
+    assert C.values[3, 1] == 0.1 and C.values[1, 3] == 4.0 and C.values[2, 2] == 0 and not C.is_binary
+    counts = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    y = np.repeat(np.arange(10), counts)
+    reach = np.ones((len(y), 10), dtype=bool)
+    reach[np.arange(len(y)), y] = False
+    assert robust_cost(reach, y, C) == pytest.approx(85.197, abs=5e-4)
+    with pytest.raises(ValueError, match="low must be a finite number >= 0"):
+        costs.load("small_large:low=-1", 10)
 
 
 def test_pgd_at_loss_is_ce_on_pgd_examples():

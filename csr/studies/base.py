@@ -42,7 +42,7 @@ class ParameterError(ValueError):
 COMMON_TYPES: dict[str, tuple[type, ...]] = {
     "profile": (str,), "dataset": (str,), "model": (str,), "eps": (int, float), "epochs": (int,),
     "seed": (int,), "device": (str,), "download": (bool,), "threads": (int,), "n_train": (int,),
-    "n_val": (int,), "n_eval": (int,), "batch_size": (int,), "lr": (int, float),
+    "n_val": (int,), "n_eval": (int,), "batch_size": (int,), "lr": (int, float), "val_fraction": (int, float),
 }
 
 # Counts that must be >= 1 wherever a study has them.
@@ -117,6 +117,9 @@ class Study:
         eps = out.get("eps")
         if eps is not None and not (math.isfinite(eps) and eps >= 0):
             raise ParameterError(f"parameter 'eps' must be a finite number >= 0, got {eps!r}")
+        vf = out.get("val_fraction")
+        if vf is not None and not 0 < vf < 1:
+            raise ParameterError(f"parameter 'val_fraction' must lie strictly between 0 and 1, got {vf!r}")
         cls.check(out)
         return out
 
@@ -150,7 +153,8 @@ class Study:
         """TrainConfig fields every study takes from its settings."""
         P = self.P
         return dict(dataset=P["dataset"], model=P["model"], model_kwargs=self.model_kwargs, seed=P.get("seed", 0),
-                    device=P.get("device", "auto"), threads=P.get("threads"), progress=False)
+                    device=P.get("device", "auto"), threads=P.get("threads"), val_fraction=P.get("val_fraction"),
+                    progress=False)
 
     def train(self, config: "TrainConfig") -> "RunResult":
         """Train ``config`` on the setup's splits (or load the finished run with that config)."""

@@ -56,6 +56,18 @@ CIFAR_LABELS = {
 }
 
 
+# Table 1 of the camera-ready paper (``from_paper``) names a task by its type and a label.
+TABLE1_ROWS = {
+    "single_pair:0,2": ("single pair", "(0,2)"), "single_pair:6,5": ("single pair", "(6,5)"),
+    "single_pair:4,9": ("single pair", "(4,9)"), "single_seed:0": ("single seed", "digit 0"),
+    "single_seed:2": ("single seed", "digit 2"), "single_seed:8": ("single seed", "digit 8"),
+    "single_target:1": ("single target", "digit 1"), "single_target:5": ("single target", "digit 5"),
+    "single_target:8": ("single target", "digit 8"), "top_k:10": ("multiple", "top 10"),
+    "random_k:10,seed=0": ("multiple", "random 10"), "odd": ("multiple", "odd digit"),
+    "even": ("multiple", "even digit"),
+}
+
+
 def paper_results() -> dict[str, Any]:
     """The published numbers recorded in ``data/paper_results/zhang_evans_2019.json``."""
     return ZhangEvans.paper_results()
@@ -78,7 +90,8 @@ class ZhangEvans(Study):
         "eps_warmup_epochs": (int,), "eps_start": (int, float), "bound": (str,), "alpha": (int, float),
         "tune_alpha": (bool,), "max_clean_error": (int, float), "tasks": (list,), "real_tasks": (list,),
         "eps_list": (list,), "alpha_list": (list,), "fig2_train_all": (bool,), "cifar": (bool,),
-        "lr_step_start": (int,), "lr_step": (int,), "model_kwargs": (dict,),
+        "lr_step_start": (int,), "lr_step": (int,), "model_kwargs": (dict,), "optimizer": (str,),
+        "momentum": (int, float), "weight_decay": (int, float), "clip_grad": (int, float),
     }
     profiles = {
         "smoke": dict(dataset="mnist5k", model="mlp", model_kwargs={"hidden": [64]}, n_train=600,
@@ -94,17 +107,26 @@ class ZhangEvans(Study):
                     tasks=TASKS, real_tasks=["small_large", "large_small"],
                     eps_list=[0.05, 0.15], alpha_list=[0.1, 10.0], fig2_train_all=False, cifar=False),
         # The paper's MNIST settings: mnist_small, ε = 0.2 reached after 20 of 60 epochs, then the
-        # learning rate halved every 10 epochs; α tuned per task on a validation split.
+        # learning rate halved every 10 epochs; the training files split 48,000 / 12,000 (one fold
+        # of five); α tuned per task on the validation split (Appendix A: coarse grid, then fine,
+        # among models with clean error < 4 %).
         "gpu": dict(dataset="mnist", model="mnist_small", model_kwargs={}, n_train=None, n_val=None,
                     n_eval=None, epochs=60, eps=0.2, eps_start=0.05, eps_warmup_epochs=20, lr=1e-3,
                     lr_step_start=20, lr_step=10, batch_size=50, bound="wk", alpha=None,
-                    tune_alpha=True, max_clean_error=0.035, threads=None,
+                    tune_alpha=True, max_clean_error=0.04, threads=None,
                     tasks=TASKS, real_tasks=["small_large", "large_small"],
                     eps_list=[0.1, 0.15, 0.25], alpha_list=[0.1, 10.0], fig2_train_all=True, cifar=True,
-                    # Table 3 / Fig. 4 (chosen by dataset="cifar10"): Wong et al. (2018)'s large model
-                    # at ε = 2/255, trained with 50 random projections (wk_proj).
-                    datasets={"cifar10": dict(model="cifar_large", eps=2 / 255, bound="wk_proj", epochs=60,
-                                              max_clean_error=0.35)}),
+                    datasets={
+                        "mnist": dict(val_fraction=0.2),
+                        # Table 3 / Fig. 4 (dataset="cifar10"): Wong et al. (2018)'s large model at
+                        # ε = 2/255 trained with 50 random projections (wk_proj), as the authors' code:
+                        # SGD lr 0.05, momentum 0.9, weight decay 5e-4, batch 50, gradient norm
+                        # clipped at 1, ε ramped from 0.001 over 20 epochs, lr halved every 10 after;
+                        # an 80/20 split and the 35 % clean-error threshold of Appendix A.
+                        "cifar10": dict(model="cifar_large", eps=2 / 255, bound="wk_proj", epochs=60,
+                                        val_fraction=0.2, optimizer="sgd", lr=0.05, momentum=0.9,
+                                        weight_decay=5e-4, clip_grad=1.0, eps_start=0.001,
+                                        max_clean_error=0.35)}),
     }
 
     def __init__(self, S: Any, user_picked_model: bool = False, alpha_grid: Sequence[float] | None = None,
@@ -114,12 +136,28 @@ class ZhangEvans(Study):
         self.alpha_grid = tuple(alpha_grid) if alpha_grid is not None else tuning.COARSE_ALPHAS
         self.xv, self.yv = (t.to(S.device) for t in S.splits.val.tensors)
         paper = self.paper_results()
-        self._paper_alpha = {r["task"]: r["alpha"] for r in paper["table1"] + paper["table2"] if r.get("alpha")}
+        self._paper_alpha = {r["task"]: r["alpha"] for r in paper["table1"] + paper["table2"] + paper["table3"]
+                             if r.get("alpha")}
         if labels is None:
             labels = CIFAR_LABELS if self.P["dataset"] == "cifar10" else LABELS
         self.labels = labels  # spec → the paper's task name (this instance's)
         self._pairwise_val: Any = None
         self.trials: list[pd.DataFrame] = []
+
+    @classmethod
+    def paper_table1(cls) -> pd.DataFrame:
+        """Table 1 of the camera-ready paper indexed by our task specs, rates as fractions:
+        candidates, α, clean and certified cost-sensitive robust error of baseline and ours."""
+        rows = {(r["task_type"], r["task"]): r for r in cls.paper_results()["from_paper"]["tables"]["table_1"]["rows"]}
+        out = []
+        for spec, key in TABLE1_ROWS.items():
+            r = rows[key]
+            out.append({"task": spec, "candidates": r["candidates"], "alpha": r["best_alpha"],
+                        "base clean err": r["classification_error_baseline"] / 100,
+                        "cs clean err": r["classification_error_ours"] / 100,
+                        "base cs robust err": r["robust_error_baseline"] / 100,
+                        "cs cs robust err": r["robust_error_ours"] / 100})
+        return pd.DataFrame(out).set_index("task")
 
     # --- what to train ------------------------------------------------------------------
     def config(self, method: str, cost: costs.CostMatrix | None = None, eps: float | None = None,
@@ -130,17 +168,19 @@ class ZhangEvans(Study):
         e = P["eps"] if eps is None else eps
         kw: dict[str, Any] = dict(
             self.common(), epochs=P["epochs"], n_train=P["n_train"], n_val=P["n_val"], batch_size=P["batch_size"],
-            lr=P["lr"],
+            lr=P["lr"], optimizer=P.get("optimizer", "adam"), momentum=P.get("momentum", 0.9),
+            weight_decay=P.get("weight_decay", 0.0), clip_grad=P.get("clip_grad"),
         )
         if method in ("robust", "cs_robust"):
             kw.update(eps=e, eps_start=min(P["eps_start"], e), eps_warmup_epochs=P["eps_warmup_epochs"],
                       lr_schedule="step", lr_step_start=P["lr_step_start"], lr_step=P["lr_step"], lr_gamma=0.5,
                       val_certify={"method": "wk"}, select_mode="min", select_max_val_err=P["max_clean_error"],
                       select_metric="val_cert_robust_error", method_kwargs={"bound": P["bound"]})
-        if method in ("cs_robust", "cs_ce"):
+        if method in ("cs_robust", "cs_ce", "cost_sensitive_ce"):
             if cost is None:
                 raise ValueError(f"method {method!r} needs a cost matrix")
             kw["cost_matrix"] = cost.to_list()
+        if method in ("cs_robust", "cs_ce"):
             kw["method_kwargs"] = {**kw.get("method_kwargs", {}), "alpha": 1.0 if alpha is None else float(alpha)}
         if method == "cs_robust":
             kw["select_metric"] = "val_cert_cs_robust_error" if cost.is_binary else "val_cert_robust_cost"

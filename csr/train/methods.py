@@ -121,6 +121,27 @@ def _acc(logits: torch.Tensor, y: torch.Tensor) -> float:
     return (logits.argmax(1) == y).float().mean().item()
 
 
+def cost_weighted_log1p(margins: torch.Tensor, y: torch.Tensor, C: torch.Tensor) -> torch.Tensor:
+    """``log(1 + Σ_{j: C[y_n, j] > 0} C[y_n, j] · exp(margins[n, j]))`` per example, computed as a
+    log-sum-exp (stable for large margins); 0 where row ``y_n`` of ``C`` is empty.
+
+    margins : (N, m); y : (N,); C : (m, m) → (N,). With ``C`` all ones off the diagonal and the
+    clean logit differences as margins it is the cross-entropy.
+
+    >>> import torch
+    >>> z = torch.tensor([[2.0, 0.0, -1.0]]); y = torch.tensor([0])
+    >>> ce = torch.nn.functional.cross_entropy(z, y, reduction="none")
+    >>> C = torch.ones(3, 3) - torch.eye(3)
+    >>> bool(torch.allclose(cost_weighted_log1p(z - z[:, :1], y, C), ce))
+    True
+    """
+    Cy = C[y]  # (N, m)
+    sensitive = Cy > 0
+    logw = torch.where(sensitive, torch.log(Cy.clamp_min(1e-30)), torch.full_like(Cy, -float("inf")))
+    terms = torch.cat([torch.zeros_like(margins[:, :1]), margins + logw], dim=1)
+    return torch.logsumexp(terms, dim=1)
+
+
 def cost_sensitive_penalty(margins: torch.Tensor, y: torch.Tensor, C: torch.Tensor) -> torch.Tensor:
     """Class-averaged cost-weighted soft penalty (Zhang & Evans eq. 3.2 / B.1).
 
@@ -133,12 +154,8 @@ def cost_sensitive_penalty(margins: torch.Tensor, y: torch.Tensor, C: torch.Tens
 
     margins : (N, m); y : (N,); C : (m, m) → scalar tensor.
     """
-    Cy = C[y]  # (N, m)
-    sensitive = Cy > 0
-    logw = torch.where(sensitive, torch.log(Cy.clamp_min(1e-30)), torch.full_like(Cy, -float("inf")))
-    terms = torch.cat([torch.zeros_like(margins[:, :1]), margins + logw], dim=1)
-    per_example = torch.logsumexp(terms, dim=1)  # log(1 + Σ C e^{margin}); 0 for non-candidates
-    candidate = sensitive.any(dim=1)
+    per_example = cost_weighted_log1p(margins, y, C)
+    candidate = (C[y] > 0).any(dim=1)
     m = C.shape[0]
     counts = torch.bincount(y[candidate], minlength=m).to(margins.dtype)
     sums = torch.zeros(m, dtype=margins.dtype, device=margins.device).index_add(
@@ -155,9 +172,22 @@ def standard(model: nn.Module, x: torch.Tensor, y: torch.Tensor, ctx: MethodCont
     return F.cross_entropy(logits, y), {"acc": _acc(logits, y)}
 
 
+@register_method("cost_sensitive_ce", needs_cost=True)
+def cost_sensitive_ce(model: nn.Module, x: torch.Tensor, y: torch.Tensor, ctx: MethodContext):
+    """Cost-sensitive cross-entropy (Khan et al. 2018; Zhang & Evans eq. B.1), alone:
+    ``mean_n log(1 + Σ_{j≠y_n} C[y_n, j]·exp(z_j − z_{y_n}))`` — the cross-entropy when every
+    off-diagonal cost is 1; an example whose row of C is empty adds 0."""
+    logits = model(x)
+    margins = logits - logits.gather(1, y[:, None])
+    loss = cost_weighted_log1p(margins, y, ctx.cost_tensor(x.device)).mean()
+    return loss, {"acc": _acc(logits, y)}
+
+
 @register_method("cs_ce", defaults={"alpha": 1.0}, needs_cost=True)
 def cs_ce(model: nn.Module, x: torch.Tensor, y: torch.Tensor, ctx: MethodContext):
-    """Cost-sensitive standard training (Zhang & Evans eq. B.1): CE + α·penalty(z_j − z_y)."""
+    """CE + α·(the class-averaged cost penalty of eq. 3.2 on the clean logit differences): what
+    this library called cost-sensitive standard training before ``cost_sensitive_ce``, which is
+    eq. B.1 as the paper writes it (the penalty alone, averaged over examples)."""
     logits = model(x)
     ce = F.cross_entropy(logits, y)
     margins = logits - logits.gather(1, y[:, None])

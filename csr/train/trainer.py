@@ -97,6 +97,7 @@ class TrainConfig:
     n_train: int | None = None  # class-balanced subsample of the training split
     n_val: int | None = None
     data_seed: int = 0
+    val_fraction: float | None = None  # torchvision datasets: share of the training files held out (None: 5,000)
     seed: int = 0
     select_metric: str = "val_acc"  # model selection on the validation split
     select_mode: str = "max"
@@ -218,7 +219,7 @@ def eps_at(cfg: TrainConfig, epoch: int, frac: float = 0.0) -> float:
 def _prepare(cfg: TrainConfig, splits: Splits | None) -> tuple[Splits, costs_mod.CostMatrix | None]:
     cfg.validate()
     if splits is None:
-        splits = load_dataset(cfg.dataset, seed=cfg.data_seed)
+        splits = load_dataset(cfg.dataset, seed=cfg.data_seed, val_fraction=cfg.val_fraction)
     cost = None
     if cfg.cost_matrix is not None:
         cost = costs_mod.load(cfg.cost_matrix, splits.num_classes, class_names=splits.class_names)

@@ -1,0 +1,82 @@
+"""Intervals for the numbers a chapter reports: Clopper–Pearson for rates over test examples, a
+percentile bootstrap for means of per-example values (robust cost), and a paired bootstrap for the
+difference of two models scored on the same examples.
+
+Example
+-------
+>>> lo, hi = clopper_pearson(0, 10)
+>>> round(lo, 4), round(hi, 4)
+(0.0, 0.3085)
+>>> paired_bootstrap([1, 0, 1, 1], [1, 0, 1, 1]).tolist()
+[0.0, 0.0, 0.0]
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["clopper_pearson", "rate_interval", "bootstrap_mean", "paired_bootstrap", "format_interval"]
+
+
+def _level(level: float) -> float:
+    if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
+        raise ValueError(f"level must lie strictly between 0 and 1, got {level!r}")
+    return float(level)
+
+
+def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Exact (Clopper–Pearson) two-sided interval for a binomial rate ``k / n``.
+
+    ``lo = Beta⁻¹(a/2; k, n−k+1)`` (0 when k = 0), ``hi = Beta⁻¹(1−a/2; k+1, n−k)`` (1 when k = n),
+    ``a = 1 − level``. ``n = 0`` gives ``(nan, nan)``.
+    """
+    from scipy.stats import beta
+
+    a = 1 - _level(level)
+    if isinstance(k, bool) or isinstance(n, bool) or int(k) != k or int(n) != n or not 0 <= k <= n:
+        raise ValueError(f"clopper_pearson needs integers 0 <= k <= n, got k={k!r}, n={n!r}")
+    k, n = int(k), int(n)
+    if n == 0:
+        return float("nan"), float("nan")
+    lo = 0.0 if k == 0 else float(beta.ppf(a / 2, k, n - k + 1))
+    hi = 1.0 if k == n else float(beta.ppf(1 - a / 2, k + 1, n - k))
+    return lo, hi
+
+
+def rate_interval(hits: Any, level: float = 0.95) -> tuple[float, float, float]:
+    """``(rate, lo, hi)`` of a boolean per-example array (Clopper–Pearson)."""
+    h = np.asarray(hits, dtype=bool).ravel()
+    lo, hi = clopper_pearson(int(h.sum()), len(h), level)
+    return (float(h.mean()) if len(h) else float("nan")), lo, hi
+
+
+def _resample(n: int, n_boot: int, seed: int) -> np.ndarray:
+    if n_boot < 100:
+        raise ValueError(f"n_boot must be >= 100, got {n_boot!r}")
+    return np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+
+
+def bootstrap_mean(values: Any, level: float = 0.95, n_boot: int = 2000, seed: int = 0) -> np.ndarray:
+    """``[mean, lo, hi]``: the mean of per-example values and its percentile-bootstrap interval."""
+    v = np.asarray(values, dtype=float).ravel()
+    a = 1 - _level(level)
+    if len(v) == 0:
+        return np.full(3, np.nan)
+    means = v[_resample(len(v), n_boot, seed)].mean(1)
+    return np.array([v.mean(), *np.quantile(means, [a / 2, 1 - a / 2])])
+
+
+def paired_bootstrap(a_values: Any, b_values: Any, level: float = 0.95, n_boot: int = 2000,
+                     seed: int = 0) -> np.ndarray:
+    """``[mean(b − a), lo, hi]`` over the same examples (resampled together): the difference of
+    two models' per-example values (0/1 errors, costs) and its percentile-bootstrap interval."""
+    a, b = np.asarray(a_values, dtype=float).ravel(), np.asarray(b_values, dtype=float).ravel()
+    if a.shape != b.shape:
+        raise ValueError(f"paired_bootstrap needs values on the same examples, got {a.shape} and {b.shape}")
+    return bootstrap_mean(b - a, level, n_boot, seed)
+
+
+def format_interval(value: float, lo: float, hi: float, digits: int = 3) -> str:
+    """``"0.123 [0.100, 0.150]"``."""
+    return f"{value:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"

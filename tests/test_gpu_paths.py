@@ -1,0 +1,75 @@
+"""The ``gpu`` profiles' code paths end to end on small generated files in torchvision's on-disk
+formats (no real MNIST / CIFAR-10 exists on these machines): the paper's splits, optimiser,
+schedules, selection rule and α, one epoch each, so the path cannot rot unseen."""
+from __future__ import annotations
+
+import pytest
+
+from csr.profiles import setup
+from csr.studies.zhang_evans_2019 import CIFAR_LABELS, ZhangEvans
+
+pytestmark = pytest.mark.slow
+
+
+def test_zhang_evans_gpu_mnist(fake_torchvision):
+    S = setup("zhang_evans_2019", profile="gpu", cost_matrix="odd", epochs=1, device="cpu", verbose=False)
+    assert S.splits.sizes == {"train": 48, "val": 12, "test": 20}  # Appendix A: 48,000 / 12,000 of 60,000
+    Z = ZhangEvans(S, alpha_grid=[1.0])
+    base = Z.run("robust")
+    cfg = base.config
+    assert (cfg.model, cfg.eps, cfg.eps_start, cfg.eps_warmup_epochs) == ("mnist_small", 0.2, 0.05, 20)
+    assert (cfg.optimizer, cfg.lr, cfg.lr_schedule, cfg.lr_step_start, cfg.lr_step, cfg.lr_gamma) == (
+        "adam", 1e-3, "step", 20, 10, 0.5)
+    assert (cfg.select_max_val_err, cfg.val_fraction, cfg.method_kwargs["bound"]) == (0.04, 0.2, "wk")
+    Z.set_baseline(base)
+    spec = "single_pair:0,2"
+    C = Z.task(spec)
+    alpha = Z.alpha(C, spec)  # tune_alpha in the gpu profile: the coarse grid, then ×2^-3..2^3
+    trials = Z.trials[-1]
+    assert set(trials["stage"]) == {"coarse", "fine"} and alpha in set(trials["alpha"])
+    assert len(trials) == 1 + 6  # 1.0, then 1.0·2^k for k = ±1, ±2, ±3
+    row = Z.certified(Z.run("cs_robust", C, alpha=alpha), C).row
+    assert row["n"] == 20 and 0 <= row["cs_robust_error"] <= 1
+    assert Z.run("cs_robust", C, alpha=alpha).config.select_metric == "val_cert_cs_robust_error"
+
+
+def test_zhang_evans_gpu_cifar10(fake_torchvision):
+    # one task, tuning off (the paper's Table 3 α), a few certified inputs: exact Wong-Kolter bounds
+    # of cifar_large cost ~0.4 GB per input on a CPU
+    S = setup("zhang_evans_2019", profile="gpu", dataset="cifar10", epochs=1, tune_alpha=False, n_eval=2, n_val=2,
+              device="cpu", verbose=False)
+    assert S.splits.sizes == {"train": 48, "val": 12, "test": 20}  # the code's 80/20 split
+    Z = ZhangEvans(S)
+    assert Z.labels is CIFAR_LABELS
+    base = Z.run("robust")
+    cfg = base.config
+    assert (cfg.model, cfg.eps, cfg.method_kwargs["bound"], cfg.select_max_val_err) == (
+        "cifar_large", pytest.approx(2 / 255), "wk_proj", 0.35)
+    assert (cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay, cfg.clip_grad, cfg.batch_size) == (
+        "sgd", 0.05, 0.9, 5e-4, 1.0, 50)
+    assert (cfg.eps_start, cfg.eps_warmup_epochs, cfg.lr_step_start, cfg.lr_step) == (0.001, 20, 20, 10)
+    spec = "single_pair:6,2"
+    C = Z.task(spec)
+    assert Z.alpha(C, spec) == 10.0  # Table 3's α for (frog, bird), not the fallback 1
+    assert Z.alpha(Z.task("vehicle"), "vehicle") == paper_alpha("vehicle (real-valued)")
+    row = Z.certified(Z.run("cs_robust", C, alpha=10.0), C).row
+    assert row["n"] == 2
+
+
+def paper_alpha(task: str) -> float:
+    rows = ZhangEvans.paper_results()["table3"]
+    return float(next(r["alpha"] for r in rows if r["task"] == task))
+
+
+def test_val_fraction_is_checked(fake_torchvision):
+    from csr.data import load_dataset
+    from csr.profiles import ParameterError
+
+    assert load_dataset("mnist", val_fraction=0.5).sizes == {"train": 30, "val": 30, "test": 20}
+    with pytest.raises(ValueError, match="val_fraction applies to the torchvision datasets"):
+        load_dataset("mnist5k", val_fraction=0.2)
+    for bad in (0, 1.0, -0.1, True):
+        with pytest.raises(ValueError, match="val_fraction must be a number strictly between 0 and 1"):
+            load_dataset("mnist", val_fraction=bad)
+    with pytest.raises(ParameterError, match="'val_fraction' must lie strictly between 0 and 1"):
+        setup("zhang_evans_2019", profile="gpu", val_fraction=1.5, verbose=False)
