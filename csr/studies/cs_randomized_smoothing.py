@@ -48,10 +48,6 @@ _COMMON = dict(dataset="mnist5k", model="mlp", batch_size=64, optimizer="adam", 
                sigma=0.5, sigma_low=0.25, eps=0.5, cifar=False)
 
 
-def paper_results() -> dict[str, Any]:
-    """What ``data/paper_results/cs_randomized_smoothing.json`` records about the paper."""
-    return SmoothingStudy.paper_results()
-
 
 class SmoothingStudy(Study):
     """Training, sampling and certification for a notebook :class:`~csr.profiles.Setup` ``S``."""
@@ -180,3 +176,7 @@ class SmoothingStudy(Study):
         if hit.empty:
             raise ValueError(f"eps={eps} is not in the report's ε list {table['eps'].tolist()}")
         return hit.iloc[0].to_dict()
+
+
+#: The paper's published numbers and settings (``SmoothingStudy.paper_results``), for the notebook.
+paper_results = SmoothingStudy.paper_results

@@ -31,10 +31,6 @@ _COMMON = dict(dataset="mnist5k", model="mnist_small", eps=0.1, eps_l2=1.0, c=10
                l2=1e-3, batch_size=64, lr=1e-3, cifar=False)
 
 
-def paper_results() -> dict[str, Any]:
-    """What ``data/paper_results/shen_cost_sensitive_classes.json`` records about the paper."""
-    return Shen.paper_results()
-
 
 class Shen(EmpiricalStudy):
     """Shen et al.'s protocol (profiles, schema, the six attacks of :class:`EmpiricalStudy`)."""
@@ -68,3 +64,7 @@ class Shen(EmpiricalStudy):
         out["protected"] = list(prot)
         if not (math.isfinite(out["c"]) and out["c"] > 0):
             raise ParameterError(f"parameter 'c' (cost of the protected class) must be a finite number > 0, got {out['c']!r}")
+
+
+#: The paper's published numbers and settings (``Shen.paper_results``), for the notebook.
+paper_results = Shen.paper_results

@@ -30,10 +30,6 @@ _COMMON = dict(dataset="mnist5k", model="mnist_small", eps=0.2, eps_warmup_epoch
                pairs=["mnist5k_49", "mnist5k_01"], cifar=False)
 
 
-def paper_results() -> dict[str, Any]:
-    """What ``data/paper_results/terzi_wpgd.json`` records about the paper."""
-    return Terzi.paper_results()
-
 
 class Terzi(EmpiricalStudy):
     """Terzi et al.'s protocol (profiles and schema; evaluation in :class:`EmpiricalStudy`)."""
@@ -65,3 +61,7 @@ class Terzi(EmpiricalStudy):
         check_numbers("'p' / 'p_list'", out["p_list"], lambda v: math.isfinite(v) and v > 0, "finite numbers > 0")
         check_numbers("'lam' / 'lam_list'", [out["lam"], *out["lam_list"]], lambda v: v > 0,
                       "numbers > 0 (inf: no entropy term)")
+
+
+#: The paper's published numbers and settings (``Terzi.paper_results``), for the notebook.
+paper_results = Terzi.paper_results

@@ -26,10 +26,6 @@ _COMMON = dict(dataset="mnist5k", model="mnist_small", eps=0.3, beta=6.0, alpha_
                alpha_tests=[1.0, 1.5, 2.0], batch_size=64, lr=1e-3, cifar=False)
 
 
-def paper_results() -> dict[str, Any]:
-    """What ``data/paper_results/zeng_weighted_minimax.json`` records about the paper."""
-    return Zeng.paper_results()
-
 
 class Zeng(EmpiricalStudy):
     """Zeng et al.'s protocol (profiles and schema; evaluation in :class:`EmpiricalStudy`)."""
@@ -59,3 +55,7 @@ class Zeng(EmpiricalStudy):
     def check(cls, out: dict[str, Any]) -> None:
         for name in ("alpha_tests", "alpha_trains"):
             check_numbers(repr(name), out[name], lambda a: math.isfinite(a) and a >= 0, "finite numbers >= 0")
+
+
+#: The paper's published numbers and settings (``Zeng.paper_results``), for the notebook.
+paper_results = Zeng.paper_results

@@ -68,10 +68,6 @@ TABLE1_ROWS = {
 }
 
 
-def paper_results() -> dict[str, Any]:
-    """The published numbers recorded in ``data/paper_results/zhang_evans_2019.json``."""
-    return ZhangEvans.paper_results()
-
 
 class ZhangEvans(Study):
     """The paper's protocol for a notebook :class:`~csr.profiles.Setup` ``S``.
@@ -231,3 +227,7 @@ class ZhangEvans(Study):
     def score(self, report: evaluate.Report, cost: costs.CostMatrix) -> dict[str, Any]:
         """Score an (all-pairs) report's reach matrix with another cost matrix."""
         return evaluate.report_from_reach(report.reach, report.pred, self.S.y_eval, cost).row
+
+
+#: The paper's published numbers and settings (``ZhangEvans.paper_results``), for the notebook.
+paper_results = ZhangEvans.paper_results
