@@ -128,3 +128,21 @@ def test_no_module_outside_studies_names_a_notebook_or_a_papers_tasks():
 def test_common_types_are_not_a_flat_table_of_every_study():
     # study-specific parameters live in the study: the common table holds only what every study takes
     assert {"sigma", "protected", "alpha_tests", "p_list", "tune_alpha"}.isdisjoint(COMMON_TYPES)
+
+
+def test_zhang_evans_relative_selection_rule():
+    """Appendix A's 4 % is 4/3.39 × the paper's baseline clean error; with max_clean_error_ratio the
+    threshold is that multiple of our baseline's validation clean error (after set_baseline)."""
+    from csr.studies.zhang_evans_2019 import ZhangEvans
+
+    S = setup("zhang_evans_2019", profile="smoke", verbose=False)
+    Z = ZhangEvans(S)
+    assert Z.max_clean_error() == 0.6
+    S.settings["max_clean_error_ratio"] = 4 / 3.39
+    assert Z.max_clean_error() == 0.6  # no baseline yet: the absolute threshold
+    Z._baseline_val_err = 0.0339
+    assert Z.max_clean_error() == pytest.approx(0.04)
+    assert Z.config("cs_robust", Z.task("odd")).select_max_val_err == pytest.approx(0.04)
+    cpu = settings_for("zhang_evans_2019", "cpu")
+    assert cpu["tune_alpha"] is True and cpu["alpha_fine"] == [0.5, 2.0]
+    assert settings_for("zhang_evans_2019", "gpu").get("max_clean_error_ratio") is None
