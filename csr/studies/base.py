@@ -135,6 +135,17 @@ class Study:
         return _paper_results(cls.paper)
 
     @classmethod
+    def paper_table(cls, name: str) -> "Any":
+        """One table of the paper as printed (``from_paper.tables[name]`` of the paper-results
+        file) as a DataFrame, one row per printed row; raises naming the known tables."""
+        import pandas as pd
+
+        tables = cls.paper_results()["from_paper"]["tables"]
+        if name not in tables:
+            raise ValueError(f"{cls.name}: no paper table {name!r}; known: {', '.join(sorted(tables))}")
+        return pd.DataFrame(tables[name]["rows"])
+
+    @classmethod
     def label(cls, spec: Any) -> str:
         """The paper's name for a task spec (the spec itself when the paper has none)."""
         return cls.labels.get(spec, spec) if isinstance(spec, str) else str(spec)
