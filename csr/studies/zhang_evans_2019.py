@@ -151,10 +151,10 @@ class ZhangEvans(Study):
     def paper_table1(cls) -> pd.DataFrame:
         """Table 1 of the camera-ready paper indexed by our task specs, rates as fractions:
         candidates, α, clean and certified cost-sensitive robust error of baseline and ours."""
-        rows = {(r["task_type"], r["task"]): r for r in cls.paper_results()["from_paper"]["tables"]["table_1"]["rows"]}
+        rows = cls.paper_table("table_1").set_index(["task_type", "task"])
         out = []
         for spec, key in TABLE1_ROWS.items():
-            r = rows[key]
+            r = rows.loc[key]
             out.append({"task": spec, "candidates": r["candidates"], "alpha": r["best_alpha"],
                         "base clean err": r["classification_error_baseline"] / 100,
                         "cs clean err": r["classification_error_ours"] / 100,
