@@ -20,12 +20,18 @@ name                      source                      train / val / test
 ``fashion_mnist``         torchvision files            55,000 / 5,000 / 10,000
 ``cifar10``               torchvision files            45,000 / 5,000 / 10,000
 ``cifar100``              torchvision files            45,000 / 5,000 / 10,000
+``imagenette``            ``imagenette2/{train,val}``  90 / 10 % of train (stratified) /
+                          ImageFolder, 3×160×160       official val (3,925)
+``ham10000``              ``ham10000/{train,test}``    90 / 10 % of train (stratified) /
+                          ImageFolder, 3×299×299,      test folder (the authors' 80 / 20 %:
+                          binary benign / malignant    :func:`write_ham10000_folders`)
 ========================  ==========================  =====================================
 
 The first three need no files and are what the tests and small notebook profiles use. The
 torchvision ones read from ``root`` (default :func:`csr.utils.data_dir`, i.e. ``$CSR_DATA_DIR``
-or ``<repo>/data``); they are downloaded only with ``download=True``. Missing files raise
-:class:`DatasetNotFoundError` before anything is written.
+or ``<repo>/data``); they are downloaded only with ``download=True``. The image-folder ones
+(:data:`IMAGE_FOLDERS`) are read from the same ``root`` and never downloaded. Missing files
+raise :class:`DatasetNotFoundError` before anything is written.
 
 Example
 -------
@@ -39,6 +45,7 @@ Example
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -61,6 +68,14 @@ __all__ = [
     "DIGIT_NAMES",
     "FASHION_MNIST_NAMES",
     "CIFAR10_NAMES",
+    "IMAGE_FOLDERS",
+    "ImageFolderSpec",
+    "IMAGENETTE_WNIDS",
+    "IMAGENETTE_NAMES",
+    "HAM10000_DX",
+    "HAM10000_MALIGNANT",
+    "HAM10000_NAMES",
+    "write_ham10000_folders",
 ]
 
 DIGIT_NAMES = [str(i) for i in range(10)]
@@ -354,9 +369,11 @@ def is_available(name: str, root: str | Path | None = None) -> bool:
     True
     """
     DATASETS.get(name)
-    if name not in TORCHVISION_FILES:
+    if name not in TORCHVISION_FILES and name not in IMAGE_FOLDERS:
         return True
     r = Path(root).expanduser() if root is not None else data_dir()
+    if name in IMAGE_FOLDERS:
+        return _image_folder(name, r)[0] is not None
     return not _missing_files(name, r)
 
 
@@ -475,6 +492,305 @@ DATASETS.register("cifar100", _load_cifar("cifar100", "CIFAR100", None))
 
 
 # --------------------------------------------------------------------------------------------
+# image-folder datasets (torchvision ImageFolder layout under root; never downloaded)
+# --------------------------------------------------------------------------------------------
+#: Imagenette's ImageNet synsets, in label order (sorted, as ``torchvision.datasets.ImageFolder``
+#: numbers them), and their display names.
+IMAGENETTE_WNIDS = [
+    "n01440764", "n02102040", "n02979186", "n03000684", "n03028079",
+    "n03394916", "n03417042", "n03425413", "n03445777", "n03888605",
+]
+IMAGENETTE_NAMES = [
+    "tench", "English springer", "cassette player", "chain saw", "church",
+    "French horn", "garbage truck", "gas pump", "golf ball", "parachute",
+]
+#: HAM10000's seven diagnosis codes (the ``dx`` column of ``HAM10000_metadata.csv``; the class
+#: folders of the ``ham10000`` layout).
+HAM10000_DX = ["akiec", "bcc", "bkl", "df", "mel", "nv", "vasc"]
+#: The codes the ``ham10000`` task counts as malignant (label 1), as the authors' code
+#: (``process_HAM10k.py``) does; ``akiec`` is benign there.
+HAM10000_MALIGNANT = ("bcc", "mel")
+HAM10000_NAMES = ["benign", "malignant"]
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+
+
+@dataclass(frozen=True)
+class ImageFolderSpec:
+    """Where an image-folder dataset lives under ``root`` and how it is read.
+
+    ``folders``: candidate top folders (relative to ``root``), the first complete one is used;
+    ``train`` / ``test``: split sub-folders; ``classes``: the class sub-folders (every one must
+    exist in both splits), ``labels`` their labels; ``resolution``: side of the square crop;
+    ``resize_ratio``: the shorter image side is first resized to ``round(ratio * resolution)``
+    (bilinear, antialiased, as ``torchvision.transforms.Resize``), then centre-cropped;
+    ``files`` / ``how_to_get``: the file pattern and the instructions the missing-data error shows.
+    """
+
+    folders: tuple[str, ...]
+    train: str
+    test: str
+    classes: tuple[str, ...]
+    labels: tuple[int, ...]
+    class_names: tuple[str, ...]
+    resolution: int
+    resize_ratio: float
+    files: str
+    how_to_get: str
+
+
+IMAGE_FOLDERS: dict[str, ImageFolderSpec] = {
+    "imagenette": ImageFolderSpec(
+        folders=("imagenette2", "imagenette2-320", "imagenette2-160"),
+        train="train", test="val",
+        classes=tuple(IMAGENETTE_WNIDS), labels=tuple(range(10)), class_names=tuple(IMAGENETTE_NAMES),
+        resolution=160, resize_ratio=1.2, files="*.JPEG",
+        how_to_get="get imagenette2.tgz (or imagenette2-160.tgz / imagenette2-320.tgz) from "
+                   "https://github.com/fastai/imagenette and unpack it in that folder",
+    ),
+    "ham10000": ImageFolderSpec(
+        folders=("ham10000",),
+        train="train", test="test",
+        classes=tuple(HAM10000_DX), labels=tuple(int(d in HAM10000_MALIGNANT) for d in HAM10000_DX),
+        class_names=tuple(HAM10000_NAMES), resolution=299, resize_ratio=1.0, files="*.jpg",
+        how_to_get="get the HAM10000 images and HAM10000_metadata.csv (Harvard Dataverse, "
+                   "doi:10.7910/DVN/DBW86T, or the ISIC archive), then build the folders with "
+                   "csr.data.write_ham10000_folders(images_dir, metadata_csv, root)",
+    ),
+}
+
+
+def _folder_missing(spec: ImageFolderSpec, base: Path) -> list[str]:
+    """Relative paths (under ``root``) of the split / class folders missing below ``base``."""
+    if not base.is_dir():
+        return [base.name + "/"]
+    out = []
+    for split in (spec.train, spec.test):
+        if not (base / split).is_dir():
+            out.append(f"{base.name}/{split}/")
+            continue
+        out += [f"{base.name}/{split}/{c}/" for c in spec.classes if not (base / split / c).is_dir()]
+    return out
+
+
+def _image_folder(name: str, root: Path) -> tuple[Path | None, list[str]]:
+    """(the first complete candidate folder or None, what is missing from the best candidate)."""
+    spec = IMAGE_FOLDERS[name]
+    report: list[str] | None = None
+    for f in spec.folders:
+        missing = _folder_missing(spec, root / f)
+        if not missing:
+            return root / f, []
+        if report is None and (root / f).is_dir():
+            report = missing
+    return None, report if report is not None else [f"{spec.folders[0]}/"]
+
+
+def _require_image_folder(name: str, root: Path) -> Path:
+    """The dataset's folder under ``root``; :class:`DatasetNotFoundError` when incomplete."""
+    base, missing = _image_folder(name, root)
+    if base is not None:
+        return base
+    spec = IMAGE_FOLDERS[name]
+    top = spec.folders[0] if len(spec.folders) == 1 else "{" + ", ".join(spec.folders) + "}"
+    shown = "\n".join(f"  {m}" for m in missing[:12]) + (
+        f"\n  ... and {len(missing) - 12} more" if len(missing) > 12 else "")
+    raise DatasetNotFoundError(
+        f"dataset {name!r} not found in folder {str(root)!r}: it expects the ImageFolder layout "
+        f"{top}/{{{spec.train},{spec.test}}}/<class>/{spec.files} with the class folders "
+        f"{', '.join(spec.classes)}; missing:\n{shown}\n"
+        f"There is no automatic download for {name!r} (download=True does not fetch it): "
+        f"{spec.how_to_get}, or point CSR_DATA_DIR (or root=...) at a folder that already holds it."
+    )
+
+
+def _list_images(folder: Path) -> list[Path]:
+    """Image files below ``folder`` (recursive, following links, as ``ImageFolder``), sorted."""
+    out = []
+    for dirpath, _, files in sorted(os.walk(folder, followlinks=True)):
+        out += [Path(dirpath) / f for f in sorted(files) if f.lower().endswith(IMAGE_EXTENSIONS)]
+    return out
+
+
+def _scan_split(spec: ImageFolderSpec, folder: Path) -> tuple[list[Path], np.ndarray]:
+    """Files of one split in class-folder order, and each file's class-folder index."""
+    paths: list[Path] = []
+    folder_idx: list[int] = []
+    for i, c in enumerate(spec.classes):
+        files = _list_images(folder / c)
+        paths += files
+        folder_idx += [i] * len(files)
+    if not paths:
+        raise DatasetNotFoundError(f"no image files ({', '.join(IMAGE_EXTENSIONS)}) in the class "
+                                   f"folders of {str(folder)!r}")
+    return paths, np.asarray(folder_idx, dtype=np.int64)
+
+
+def _decode_images(paths: Sequence[Path], resize: int, crop: int) -> np.ndarray:
+    """uint8 ``(N, 3, crop, crop)``: RGB, shorter side resized to ``resize``, centre crop."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from PIL import Image
+    from torchvision.transforms import functional as TF
+
+    out = np.empty((len(paths), 3, crop, crop), dtype=np.uint8)
+
+    def one(i: int) -> None:
+        try:
+            with Image.open(paths[i]) as im:
+                img = TF.center_crop(TF.resize(im.convert("RGB"), resize), [crop, crop])
+        except Exception as e:  # PIL raises several types for unreadable files
+            raise ValueError(f"cannot read image {str(paths[i])!r}: {e}") from e
+        out[i] = np.asarray(img, dtype=np.uint8).transpose(2, 0, 1)
+
+    workers = max(1, min(8, os.cpu_count() or 1, len(paths)))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(one, range(len(paths))))  # list(): re-raises the first error
+    return out
+
+
+DEFAULT_IMAGE_FOLDER_VAL_FRACTION = 0.1
+
+
+def _load_image_folder(name: str, root: Path, seed: int, val_fraction: float | None,
+                       resolution: int | None) -> Splits:
+    """Read dataset ``name`` of :data:`IMAGE_FOLDERS`: the test folder is the test split, a
+    stratified seeded ``val_fraction`` of the training folder the validation split."""
+    spec = IMAGE_FOLDERS[name]
+    base = _require_image_folder(name, root)
+    res = spec.resolution if resolution is None else int(resolution)
+    resize = max(res, int(round(spec.resize_ratio * res)))
+    f = DEFAULT_IMAGE_FOLDER_VAL_FRACTION if val_fraction is None else float(val_fraction)
+    labels = np.asarray(spec.labels, dtype=np.int64)
+    tr_paths, tr_folder = _scan_split(spec, base / spec.train)
+    te_paths, te_folder = _scan_split(spec, base / spec.test)
+    # validation: round(f · n) of each class folder's training images (seeded)
+    va, tr = _stratified_split(tr_folder, (f, 1.0 - f), seed)
+    if len(va) == 0 or len(tr) == 0:
+        raise ValueError(f"dataset {name!r}: val_fraction={f} of the {len(tr_paths)} training images in "
+                         f"{str(base / spec.train)!r} leaves an empty "
+                         f"{'validation' if len(va) == 0 else 'training'} split")
+    x_tr = _decode_images(tr_paths, resize, res)
+    x_te = _decode_images(te_paths, resize, res)
+
+    def ds(x: np.ndarray, folder: np.ndarray) -> TensorDataset:
+        return _tensor_ds(torch.from_numpy(x).to(torch.float32).div_(255.0), labels[folder])
+
+    return _assemble(name, ds(x_tr[tr], tr_folder[tr]), ds(x_tr[va], tr_folder[va]),
+                     ds(x_te, te_folder), list(spec.class_names))
+
+
+def _load_imagenette(root: Path, download: bool, seed: int, val_fraction: float | None = None,
+                     resolution: int | None = None) -> Splits:
+    """Imagenette (10 ImageNet classes) from ``<root>/imagenette2/{train,val}/<wnid>/*.JPEG``.
+
+    The official ``val`` folder (3,925 images) is the test split; ``val_fraction`` (default 0.1,
+    stratified by class, seeded) of the 9,469 training images is the validation split. Labels
+    are the sorted wnid folders' indices, as ``ImageFolder`` gives them (the paper's "chain saw"
+    (label 3) and "gas pump" (label 7), Section 5.1). The folders ``imagenette2-320`` and
+    ``imagenette2-160`` (the smaller archives, same layout) are used when ``imagenette2`` is absent.
+
+    Resolution: 3 × 160 × 160. The paper does not state it (Section 5, first paragraph, only
+    names "Imagenette, a 10-class subset of ImageNet", footnote 3 the fastai download, and
+    ResNet18 "following (Pethick et al., 2023)"); the authors' code (``datasets.py``,
+    ``_imagenette``) reads ``imagenette2-160`` with test transform ``Resize(160 + 32)``,
+    ``CenterCrop(160)``, which is what every split gets here: shorter side resized to
+    ``round(1.2 · resolution)`` (bilinear, antialiased), centre crop ``resolution``. The code's
+    training augmentation (``RandomResizedCrop(160, scale=(0.35, 1))`` + flip) is not applied: the
+    splits are fixed tensors. ``resolution`` overrides 160 (``load_dataset(..., resolution=...)``).
+    Memory: float32 at 160 px is ≈ 4.1 GB for all 13,394 images.
+    """
+    return _load_image_folder("imagenette", root, seed, val_fraction, resolution)
+
+
+def _load_ham10000(root: Path, download: bool, seed: int, val_fraction: float | None = None,
+                   resolution: int | None = None) -> Splits:
+    """HAM10000 as the paper's binary task, benign (0) vs malignant (1), from
+    ``<root>/ham10000/{train,test}/<dx>/*.jpg`` (dx: akiec, bcc, bkl, df, mel, nv, vasc).
+
+    Classes: the paper (Section 5.2) groups "all images from the benign classes into a single
+    category and all images from the malignant classes into another" without listing them; the
+    authors' code (``process_HAM10k.py``) counts ``mel`` and ``bcc`` as malignant and the other
+    five, ``akiec`` included, as benign, and so does this loader (``HAM10000_MALIGNANT``). Common
+    clinical practice also counts ``akiec`` (actinic keratosis / Bowen's disease) as malignant.
+
+    Splits: the paper states none; the authors' code splits the 10,015 images 80 / 20 % into
+    train / test, stratified on the binary label (``train_test_split(test_size=0.2,
+    random_state=1)``), by image, not by lesion. :func:`write_ham10000_folders` builds this layout
+    from the official images and metadata with that split. ``val_fraction`` (default 0.1,
+    stratified by dx folder, seeded) of the training folder is the validation split.
+
+    Resolution: 3 × 299 × 299, the code's ``Resize(299)``, ``CenterCrop(299)`` (the paper does not
+    state it); ``resolution`` overrides it. Memory: float32 at 299 px is ≈ 10.7 GB for 10,015 images.
+    """
+    return _load_image_folder("ham10000", root, seed, val_fraction, resolution)
+
+
+DATASETS.register("imagenette", _load_imagenette)
+DATASETS.register("ham10000", _load_ham10000)
+
+
+def write_ham10000_folders(
+    images: str | Path | Sequence[str | Path],
+    metadata_csv: str | Path,
+    root: str | Path | None = None,
+    *,
+    test_fraction: float = 0.2,
+    random_state: int = 1,
+    copy: bool = False,
+) -> Path:
+    """Build ``<root>/ham10000/{train,test}/<dx>/<image_id>.jpg`` from the official HAM10000 files.
+
+    ``images``: the folder(s) holding ``<image_id>.jpg`` (searched recursively, e.g. both
+    ``HAM10000_images_part_1`` and ``_part_2``); ``metadata_csv``: ``HAM10000_metadata.csv``
+    (columns ``image_id`` and ``dx`` are used). Rows whose image is absent are dropped, as in the
+    authors' code; the test split is theirs: ``sklearn.model_selection.train_test_split`` of the
+    remaining rows in file order with ``test_size=test_fraction``, ``random_state`` and
+    stratification on the benign / malignant label. Files are symbolic links unless ``copy``.
+    Refuses to write into an existing, non-empty ``<root>/ham10000``. Returns that folder.
+    """
+    import csv
+    import shutil
+
+    from sklearn.model_selection import train_test_split
+
+    root_path = Path(root).expanduser() if root is not None else data_dir()
+    out = root_path / "ham10000"
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"{str(out)!r} already exists and is not empty")
+    folders = [images] if isinstance(images, (str, Path)) else list(images)
+    found: dict[str, Path] = {}
+    for folder in folders:
+        for p in _list_images(Path(folder).expanduser()):
+            found.setdefault(p.stem, p)
+    with open(metadata_csv, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows or not {"image_id", "dx"} <= set(rows[0]):
+        raise ValueError(f"{str(metadata_csv)!r} has no image_id and dx columns")
+    bad = sorted({r["dx"] for r in rows} - set(HAM10000_DX))
+    if bad:
+        raise ValueError(f"{str(metadata_csv)!r}: unknown dx codes {bad}; expected {HAM10000_DX}")
+    rows = [r for r in rows if r["image_id"] in found]
+    if len(rows) < 2:
+        raise DatasetNotFoundError(f"fewer than 2 of the metadata's images found under {folders}")
+    y = [int(r["dx"] in HAM10000_MALIGNANT) for r in rows]
+    train_idx, test_idx = train_test_split(np.arange(len(rows)), test_size=test_fraction,
+                                           random_state=random_state, stratify=y)
+    for split in ("train", "test"):
+        for dx in HAM10000_DX:
+            (out / split / dx).mkdir(parents=True, exist_ok=True)
+    for split, idx in (("train", train_idx), ("test", test_idx)):
+        for i in sorted(int(k) for k in idx):
+            src = found[rows[i]["image_id"]]
+            dst = out / split / rows[i]["dx"] / (rows[i]["image_id"] + src.suffix.lower())
+            if copy:
+                shutil.copyfile(src, dst)
+            else:
+                dst.symlink_to(src.resolve())
+    return out
+
+
+# --------------------------------------------------------------------------------------------
 # public entry points
 # --------------------------------------------------------------------------------------------
 def load_dataset(
@@ -484,20 +800,26 @@ def load_dataset(
     download: bool = False,
     seed: int = 0,
     val_fraction: float | None = None,
+    resolution: int | None = None,
 ) -> Splits:
     """Load dataset ``name`` as seeded train / val / test splits.
 
     Parameters
     ----------
     name: one of ``DATASETS.names()``; an unknown name raises ``ValueError`` listing them.
-    root: folder holding torchvision files (ignored by ``mnist5k``, ``digits``, ``toy3``);
+    root: folder holding torchvision files or image folders (ignored by ``mnist5k``,
+        ``digits``, ``toy3``);
         default :func:`csr.utils.data_dir` (``$CSR_DATA_DIR`` or ``<repo>/data``).
     download: let torchvision download missing files into ``root``. When False and files are
-        missing, :class:`DatasetNotFoundError` is raised and nothing is written.
+        missing, :class:`DatasetNotFoundError` is raised and nothing is written. The
+        image-folder datasets are never downloaded (missing folders always raise).
     seed: only chooses the split; the same seed always gives identical splits.
     val_fraction: for the torchvision datasets, the share of the training files held out for
-        validation (default: 5,000 images; Zhang & Evans: 0.2, i.e. MNIST 48,000 / 12,000).
-        The other datasets have fixed 60 / 20 / 20 % splits and refuse it.
+        validation (default: 5,000 images; Zhang & Evans: 0.2, i.e. MNIST 48,000 / 12,000);
+        for ``imagenette`` / ``ham10000`` the stratified share of the training folder (default
+        0.1). The other datasets have fixed 60 / 20 / 20 % splits and refuse it.
+    resolution: ``imagenette`` / ``ham10000`` only: side of the square images (default the
+        paper's code's, 160 / 299); the others refuse it.
 
     Returns
     -------
@@ -519,14 +841,23 @@ def load_dataset(
         root_path = Path(root).expanduser()
     else:
         raise ValueError(f"root must be a folder path or None, got {root!r}")
-    if val_fraction is None:
-        return loader(root_path, download, seed)
-    if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0 < val_fraction < 1:
-        raise ValueError(f"val_fraction must be a number strictly between 0 and 1, got {val_fraction!r}")
-    if name not in TORCHVISION_FILES:
-        raise ValueError(f"val_fraction applies to the torchvision datasets ({', '.join(sorted(TORCHVISION_FILES))}); "
-                         f"{name!r} has fixed 60/20/20 % splits")
-    return loader(root_path, download, seed, val_fraction=float(val_fraction))
+    kwargs: dict[str, float | int] = {}
+    if val_fraction is not None:
+        if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0 < val_fraction < 1:
+            raise ValueError(f"val_fraction must be a number strictly between 0 and 1, got {val_fraction!r}")
+        if name not in TORCHVISION_FILES and name not in IMAGE_FOLDERS:
+            raise ValueError(f"val_fraction applies to the torchvision datasets ({', '.join(sorted(TORCHVISION_FILES))}) "
+                             f"and the image-folder ones ({', '.join(sorted(IMAGE_FOLDERS))}); "
+                             f"{name!r} has fixed 60/20/20 % splits")
+        kwargs["val_fraction"] = float(val_fraction)
+    if resolution is not None:
+        if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)) or resolution < 1:
+            raise ValueError(f"resolution must be a positive integer, got {resolution!r}")
+        if name not in IMAGE_FOLDERS:
+            raise ValueError(f"resolution applies to the image-folder datasets ({', '.join(sorted(IMAGE_FOLDERS))}); "
+                             f"{name!r} has a fixed input shape")
+        kwargs["resolution"] = int(resolution)
+    return loader(root_path, download, seed, **kwargs)
 
 
 def subsample(

@@ -116,3 +116,62 @@ def fake_torchvision(tmp_path, monkeypatch):
     monkeypatch.setattr(tv_cifar.CIFAR10, "_check_integrity", lambda self: True)
     monkeypatch.setattr(tv_cifar, "check_integrity", lambda *a, **k: True)
     return root
+
+
+# --- small generated image folders in torchvision's ImageFolder layout (imagenette, ham10000) ---
+def _fake_colour(folder_index: int) -> int:
+    """Red value of every pixel of class folder ``folder_index``'s fake images (green = 255 - red)."""
+    return 12 + 24 * folder_index
+
+
+def write_fake_image_folder(base: Path, classes: list[str], counts: dict[str, dict[str, int]],
+                            ext: str = ".jpg") -> Path:
+    """``<base>/<split>/<class>/img_<k><ext>`` for ``counts[split][class]`` images per class:
+    solid colours, red ``_fake_colour(i)`` for the ``i``-th of ``classes`` and blue ``9 k + 5`` (so
+    every image differs), at odd, non-square sizes (portrait and landscape); every class folder is
+    created, also those with no images. Returns ``base``."""
+    from PIL import Image
+
+    for split, per_class in counts.items():
+        for i, c in enumerate(classes):
+            folder = base / split / c
+            folder.mkdir(parents=True, exist_ok=True)
+            for k in range(per_class.get(c, 0)):
+                size = (23 + (7 * k + 3 * i) % 19, 17 + (5 * k + 2 * i) % 29)  # (w, h)
+                r = _fake_colour(i)
+                img = Image.new("RGB", size, (r, 255 - r, 9 * k + 5))
+                fmt = "PNG" if ext.lower() == ".png" else "JPEG"
+                img.save(folder / f"img_{k}{ext}", format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
+    return base
+
+
+@pytest.fixture
+def fake_image_folders(tmp_path, monkeypatch):
+    """A data folder with small generated ``imagenette2/{train,val}/<wnid>/*.JPEG`` (6 / 2 images per
+    class) and ``ham10000/{train,test}/<dx>/*.jpg`` (train: nv 8, mel 4, bcc 3, bkl 3, akiec 2,
+    df 2, vasc 2; test: 2 per dx) trees, set as ``CSR_DATA_DIR`` (runs go to a fresh
+    ``CSR_RUNS_DIR``). Returns a namespace: ``root``, ``counts`` (``{dataset: {split: {class: n}}}``)
+    and ``folder_of(x)``: the class-folder index of each image of a batch ``x`` (N, 3, H, W) in
+    [0, 1], read back from its colour."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from csr.data import HAM10000_DX, IMAGENETTE_WNIDS
+
+    root = tmp_path / "data"
+    counts = {
+        "imagenette": {"train": {w: 6 for w in IMAGENETTE_WNIDS}, "val": {w: 2 for w in IMAGENETTE_WNIDS}},
+        "ham10000": {"train": {"nv": 8, "mel": 4, "bcc": 3, "bkl": 3, "akiec": 2, "df": 2, "vasc": 2},
+                     "test": {d: 2 for d in HAM10000_DX}},
+    }
+    write_fake_image_folder(root / "imagenette2", IMAGENETTE_WNIDS, counts["imagenette"], ext=".JPEG")
+    write_fake_image_folder(root / "ham10000", HAM10000_DX, counts["ham10000"], ext=".jpg")
+    monkeypatch.setenv("CSR_DATA_DIR", str(root))
+    monkeypatch.setenv("CSR_RUNS_DIR", str(tmp_path / "runs"))
+
+    def folder_of(x):
+        red = x[:, 0].reshape(len(x), -1).mean(1).numpy() * 255
+        return np.rint((red - _fake_colour(0)) / (_fake_colour(1) - _fake_colour(0))).astype(int)
+
+    return SimpleNamespace(root=root, counts=counts, folder_of=folder_of)
