@@ -22,6 +22,7 @@ from csr.data import (
 
 IN_PACKAGE = ["mnist5k", "digits", "toy3"]
 FILE_BACKED = ["mnist", "fashion_mnist", "cifar10", "cifar100"]
+IMAGE_FOLDERS = ["imagenette", "ham10000"]  # tests/test_data_imagefolder.py
 PAIRS = ["mnist5k_49", "mnist5k_49_u30", "mnist5k_01", "mnist5k_01_u30"]  # Terzi et al.'s binary tasks
 
 EXPECTED = {
@@ -50,7 +51,7 @@ def _row_set(a: np.ndarray) -> set[bytes]:
 
 
 def test_registry_names():
-    assert set(DATASETS.names()) == set(IN_PACKAGE + FILE_BACKED + PAIRS)
+    assert set(DATASETS.names()) == set(IN_PACKAGE + FILE_BACKED + IMAGE_FOLDERS + PAIRS)
 
 
 @pytest.mark.parametrize("name", IN_PACKAGE)
