@@ -42,7 +42,9 @@ class MethodContext:
 
     eps : the current (possibly ramped) training radius; norm : 'linf' or 'l2';
     cost : the run's :class:`~csr.costs.CostMatrix` (or None); kwargs : the method's
-    hyper-parameters (validated against its defaults); epoch / step : 0-based counters.
+    hyper-parameters (validated against its defaults); epoch / step : 0-based counters;
+    ramp : how far the ε warm-up has gone, 0 → 1 (1 without a warm-up), for schedules that
+    follow it (CROWN-IBP's β and κ).
     """
 
     num_classes: int
@@ -52,6 +54,7 @@ class MethodContext:
     kwargs: dict[str, Any] = field(default_factory=dict)
     epoch: int = 0
     step: int = 0
+    ramp: float = 1.0
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def cost_tensor(self, device: torch.device) -> torch.Tensor:

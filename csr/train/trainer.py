@@ -105,7 +105,8 @@ class TrainConfig:
     val_attack: dict[str, Any] | None = None  # e.g. {"name": "pgd", "eps": 0.1, "steps": 10, "n": 200}
     # Certified validation metrics each epoch at the target ε (Zhang & Evans' model selection):
     # e.g. {"method": "wk"} adds val_cert_robust_error and, with a cost matrix,
-    # val_cert_cs_robust_error (binary C) / val_cert_robust_cost.
+    # val_cert_cs_robust_error (binary C) / val_cert_robust_cost; "all_pairs": False certifies
+    # only Ω's pairs (cheaper; then no val_cert_robust_error).
     val_certify: dict[str, Any] | None = None
     # Per-epoch model statistics from :data:`TRACKERS`, e.g. ["fuzziness"] (per conv layer)
     track: list[str] = field(default_factory=list)
@@ -208,12 +209,18 @@ def lr_at(cfg: TrainConfig, epoch: int) -> float:
     return cfg.lr * 0.5 * (1 + math.cos(math.pi * epoch / cfg.epochs))  # cosine
 
 
+def ramp_at(cfg: TrainConfig, epoch: int, frac: float = 0.0) -> float:
+    """Fraction of the ε warm-up done at ``epoch`` + ``frac`` of its batches (1 without one)."""
+    if cfg.eps_warmup_epochs <= 0:
+        return 1.0
+    return min(1.0, (epoch + frac) / cfg.eps_warmup_epochs)
+
+
 def eps_at(cfg: TrainConfig, epoch: int, frac: float = 0.0) -> float:
     """ε at ``epoch`` + ``frac`` of its batches: linear ramp over the warm-up epochs."""
     if cfg.eps_warmup_epochs <= 0:
         return cfg.eps
-    t = min(1.0, (epoch + frac) / cfg.eps_warmup_epochs)
-    return cfg.eps_start + t * (cfg.eps - cfg.eps_start)
+    return cfg.eps_start + ramp_at(cfg, epoch, frac) * (cfg.eps - cfg.eps_start)
 
 
 def _prepare(cfg: TrainConfig, splits: Splits | None) -> tuple[Splits, costs_mod.CostMatrix | None]:
@@ -264,12 +271,19 @@ def _certify_eval(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: to
 
     spec = dict(cfg.val_certify or {})
     method = spec.pop("method", "wk")
+    all_pairs = spec.pop("all_pairs", True)
     if spec:
-        raise ValueError(f"val_certify takes only 'method'; got {sorted(spec)}")
+        raise ValueError(f"val_certify takes only 'method' and 'all_pairs'; got {sorted(spec)}")
+    if not isinstance(all_pairs, bool):
+        raise ValueError(f"val_certify 'all_pairs' must be True or False, got {all_pairs!r}")
     model.eval()
     C = cost if cost is not None else costs_mod.overall(int(model(x[:1].to(device)).shape[1]))
-    row = certified_report(model, x.to(device), y.to(device), C, cfg.eps, norm=cfg.norm, method=method).row
-    out = {"val_cert_robust_error": row["overall_robust_error"]}
+    # all_pairs=False with a cost matrix: only the pairs of Ω (what cost-sensitive selection
+    # reads), so no overall robust error
+    partial = cost is not None and not all_pairs
+    row = certified_report(model, x.to(device), y.to(device), C, cfg.eps, norm=cfg.norm, method=method,
+                           all_pairs=not partial).row
+    out = {} if partial else {"val_cert_robust_error": row["overall_robust_error"]}
     if cost is not None:
         out["val_cert_robust_cost"] = row["robust_cost"]
         if cost.is_binary:
@@ -370,6 +384,7 @@ def _train(cfg: TrainConfig, threads: int, splits: Splits | None, runs_root: str
             idx = perm[sl]
             xb, yb = xtr[idx].to(device), ytr[idx].to(device)
             ctx.eps = eps_at(cfg, epoch, b / steps_per_epoch)
+            ctx.ramp = ramp_at(cfg, epoch, b / steps_per_epoch)
             ctx.epoch, ctx.step = epoch, epoch * steps_per_epoch + b
             model.train()
             loss, stats = spec.fn(model, xb, yb, ctx)
