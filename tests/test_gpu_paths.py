@@ -54,6 +54,17 @@ def test_zhang_evans_gpu_cifar10(fake_torchvision):
     assert Z.alpha(Z.task("vehicle"), "vehicle") == paper_alpha("vehicle (real-valued)")
     row = Z.certified(Z.run("cs_robust", C, alpha=10.0), C).row
     assert row["n"] == 2
+    # Table 3 and Fig. 4 as the notebook builds them: paper | ours per task, the vehicle model's
+    # all-pairs certificate for Fig. 4(b)
+    t3 = Z.table3(tasks=[spec, "vehicle"])
+    table = t3["table"]
+    assert list(table.index) == ["single pair (frog, bird)", "vehicle (real-valued)"]
+    assert list(table["metric"]) == ["cs robust error", "robust cost"]
+    assert table.loc["single pair (frog, bird)", "paper base → cs"] == "0.1990 → 0.0120"
+    assert table.loc["vehicle (real-valued)", "paper base → cs"] == "4.1830 → 3.0950"
+    assert table.loc["vehicle (real-valued)", "α"] == paper_alpha("vehicle (real-valued)")
+    assert t3["baseline"].pairwise.shape == t3["vehicle"].pairwise.shape == (10, 10)
+    assert set(table["lower?"]) <= {"yes", "no", "not resolved"}
 
 
 def paper_alpha(task: str) -> float:
