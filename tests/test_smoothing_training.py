@@ -117,3 +117,37 @@ def test_hinge_gradients_stay_finite_at_extreme_scores():
     total, _ = hinge_terms(xi, 16.0, torch.tensor([True, True]), floor=-16.0)
     total.backward()
     assert torch.isfinite(logits.grad).all()
+
+
+def _constant_net(logits: list[float]) -> nn.Module:
+    net = nn.Sequential(nn.Flatten(), nn.Linear(8, len(logits)))
+    with torch.no_grad():
+        net[1].weight.zero_()
+        net[1].bias.copy_(torch.tensor(logits))
+    return net
+
+
+def test_i3_floor_is_minus_gamma2():
+    """Eq. 4: I3 = L_M(R_cs; −γ2, γ2). A sensitive example with ξ_cs ≈ −9.5 lies below −γ2 = −8 and
+    must add nothing to I3 (the old fixed floor −16 counted it)."""
+    # β = 16: p̂_0 ≈ 1e-6, p̂_1 ≈ 1 − 1e-6 → ξ_cs = Φ⁻¹(1e-6) − Φ⁻¹(1 − 1e-6) ≈ −9.5 (noise has no effect)
+    d = float(np.log(1e6) / 16)
+    net = _constant_net([0.0, d, -100.0, -100.0])
+    x, y = torch.rand(4, 8), torch.zeros(4, dtype=torch.long)
+    spec = METHODS.get("cs_macer")
+    C = costs.load("single_pair:0,1", 4)
+
+    def i3(**kw):
+        ctx = MethodContext(num_classes=4, cost=C, kwargs=spec.resolve_kwargs({"k": 2, "gamma2": 8.0, **kw}))
+        return spec.fn(net, x, y, ctx)[1]
+
+    xi = stats.norm.ppf(1e-6) - stats.norm.ppf(1 - 1e-6)
+    assert -16 < xi < -8
+    s = i3()
+    assert s["i3"] == 0.0 and s["i3_frac"] == 0.0
+    s = i3(floor=-16.0)  # the old behaviour, kept as an explicit option
+    assert s["i3_frac"] == 1.0 and s["i3"] == pytest.approx(0.25 / 2 * (8.0 - xi), rel=1e-3)
+    s = i3(gamma2=10.0)  # −γ2 = −10 < ξ: counted
+    assert s["i3_frac"] == 1.0
+    with pytest.raises(ValueError, match="floor must be a number"):
+        i3(floor="low")

@@ -12,7 +12,9 @@
   hinge with margin ``gamma1`` on correctly classified examples of ``D_n`` (normal: Ω_y = ∅) or of
   ``D`` (all; footnote 2: ``i2_on``), and ``I3`` the hinge with margin ``gamma2`` on **every**
   sensitive example, misclassified ones included, on the cost-sensitive margin
-  ``ξ_cs = Φ⁻¹(p̂_y) − Φ⁻¹(max_{j∈Ω_y} p̂_j)`` (active for ``floor ≤ ξ_cs ≤ gamma2``).
+  ``ξ_cs = Φ⁻¹(p̂_y) − Φ⁻¹(max_{j∈Ω_y} p̂_j)``, active for ``−gamma2 ≤ ξ_cs ≤ gamma2`` as the
+  paper's ``L_M(·; −γ2, γ2)`` (eq. 4); ``floor`` replaces the lower limit −γ2 when given (an
+  earlier version fixed it at −16, which admits margins the paper excludes whenever γ2 < 16).
   ``variant="seedwise"`` takes Ω_y = every other class for a sensitive seed (the seedwise cost
   matrices of the paper; then I2 defaults to D_n), ``"pairwise"`` the targets of the matrix
   (I2 defaults to D, so sensitive examples keep their standard radius); ``"auto"`` picks
@@ -151,7 +153,7 @@ def macer(model: nn.Module, x: Tensor, y: Tensor, ctx: MethodContext):
 @register_method(
     "cs_macer",
     defaults={"sigma": 0.25, "k": 16, "beta": 16.0, "lam": 3.0, "gamma1": 4.0, "gamma2": 16.0,
-              "floor": -16.0, "variant": "auto", "i2_on": "default"},
+              "floor": None, "variant": "auto", "i2_on": "default"},
     needs_cost=True,
 )
 def cs_macer(model: nn.Module, x: Tensor, y: Tensor, ctx: MethodContext):
@@ -181,7 +183,10 @@ def cs_macer(model: nn.Module, x: Tensor, y: Tensor, ctx: MethodContext):
     xi, top = _top2_margin(pb)
     domain = (top == y) & (~sensitive if i2_on == "normal" else torch.ones_like(sensitive))
     i2, used2 = hinge_terms(xi, k["gamma1"], domain)
-    i3, used3 = hinge_terms(cs_margin(pb, y, omega), k["gamma2"], sensitive, floor=k["floor"])
+    if k["floor"] is not None and (isinstance(k["floor"], bool) or not isinstance(k["floor"], (int, float))):
+        raise ValueError(f"floor must be a number or None (−gamma2), got {k['floor']!r}")
+    floor = -k["gamma2"] if k["floor"] is None else float(k["floor"])  # eq. 4: L_M(R_cs; −γ2, γ2)
+    i3, used3 = hinge_terms(cs_margin(pb, y, omega), k["gamma2"], sensitive, floor=floor)
     half = k["sigma"] / 2
     loss = (i1 + k["lam"] * half * (i2 + i3)) / x.shape[0]
     B = x.shape[0]
