@@ -367,3 +367,87 @@ def test_notebook_parameters_rejected(params, msg):
 
     with pytest.raises(ParameterError, match=msg):
         settings_for("cs_randomized_smoothing", "smoke", **params)
+
+
+# ------------------------------------------------------------- Algorithm 1 and Eq. 2 as printed
+def _votes(counts: list[int], y: int) -> Counts:
+    c = np.array([counts])
+    return Counts(c, c, np.array([y]), sigma=0.5)
+
+
+def test_paper_rule_certifies_what_the_sound_rule_abstains_on():
+    """Votes 450 / 430 / 120, y = 0, Ω = {2}: p̲_A < 1/2, so Cohen's rule abstains, while Algorithm 1
+    (abstain only if max(R1, R2) ≤ 0) certifies R2 = σ/2 (Φ⁻¹(p̲_A) − Φ⁻¹(p̄_2)) > 0."""
+    alpha, n = 0.001, 1000
+    counts = _votes([450, 430, 120], 0)
+    C = {0: [2]}
+    sound = counts.cost_sensitive(C, alpha, rule="sound")
+    paper = counts.cost_sensitive(C, alpha, rule="paper")
+    assert sound.abstain[0] and not paper.abstain[0]
+    pa = stats.beta.ppf(alpha / 2, 450, n - 450 + 1)
+    pb = stats.beta.ppf(1 - alpha / 2, 121, n - 120)
+    r2 = 0.5 / 2 * (stats.norm.ppf(pa) - stats.norm.ppf(pb))
+    assert paper.R2[0] == pytest.approx(r2) and paper.R_cs[0] == pytest.approx(r2) and r2 > 0.15
+    r1 = 0.5 * stats.norm.ppf(stats.beta.ppf(alpha, 450, n - 450 + 1))  # line 5: its own bound at α
+    assert paper.R1[0] == pytest.approx(r1) and r1 < 0
+    assert paper.metrics(0.1)["rob_cs"] == 1.0 and sound.metrics(0.1)["rob_cs"] == 0.0
+    # class 1 (not in Ω) may take over within the ball: it stays reachable, class 2 does not
+    reach = paper.reach(0.1)[0]
+    assert reach[1] and not reach[2]
+
+
+def test_eq_2_counts_a_wrong_prediction_outside_omega():
+    """Eq. 2 with Theorem 3.2: a sensitive example predicted as a class outside Ω_y with
+    R_cs > ε is cost-sensitive robust; the sound rule's metrics also ask pred == y."""
+    counts = _votes([20, 900, 80], 0)  # y = 0 predicted 1, Ω = {2}
+    paper = counts.cost_sensitive({0: [2]}, 0.001, rule="paper")
+    sound = counts.cost_sensitive({0: [2]}, 0.001, rule="sound")
+    assert paper.pred[0] == sound.pred[0] == 1
+    assert paper.R_cs[0] > 0.3
+    assert paper.metrics(0.3)["rob_cs"] == 1.0 and sound.metrics(0.3)["rob_cs"] == 0.0
+    assert paper.metrics(0.3)["acc"] == 0.0  # Eq. 3 still needs the right class
+
+
+def test_theorem_3_2_precondition_is_kept_where_the_pseudocode_drops_it():
+    """c_A ∈ Ω_y: R1 > 0 says the prediction is stable — into a costly class. Theorem 3.2
+    certifies nothing; Algorithm 1 as printed would return R1. Neither rule counts it."""
+    counts = _votes([50, 900, 50], 0)  # y = 0 predicted 1 ∈ Ω = {1, 2}
+    for rule in ("paper", "sound"):
+        cert = counts.cost_sensitive({0: [1, 2]}, 0.001, rule=rule)
+        assert cert.top_in_omega[0] and cert.R1[0] > 0.5
+        assert cert.R_cs[0] == -np.inf and cert.metrics(0.1)["rob_cs"] == 0.0
+
+
+@pytest.mark.parametrize("p", [np.array([0.45, 0.43, 0.12]), np.array([0.6, 0.38, 0.02]),
+                               np.array([0.52, 0.2, 0.28])])
+def test_paper_rule_valid_at_2_alpha_sound_rule_at_alpha(p):
+    """Closed-form smoothed classifiers: how often does the certified R_cs exceed the true one?
+    The paper's max(R1, R2) rests on two bounds at α each (≤ 2α by the union bound); the sound
+    rule's on one budget α. Both stay within their guarantee."""
+    alpha, T, C = 0.05, 20_000, {0: [2]}
+    counts = _trials(p, 0, C, T, n0=100, n=500, seed=11)
+    true = exact_radii(p[None], [0], C, sigma=0.5)["R_cs"][0]
+    fail = {rule: int((counts.cost_sensitive(C, alpha, rule=rule).R_cs > true + 1e-12).sum())
+            for rule in ("paper", "sound")}
+    assert fail["sound"] <= stats.binom.ppf(1 - 1e-4, T, alpha), fail
+    assert fail["paper"] <= stats.binom.ppf(1 - 1e-4, T, 2 * alpha), fail
+
+
+def test_paper_rule_fails_more_often_when_r1_decides():
+    """Two classes, Ω = {1}: the certificate is R1-limited and the paper's R1 spends all of α on
+    one bound, so its radius exceeds the truth about twice as often as the sound rule's
+    (measured: 0.040 vs 0.018 at α = 0.05)."""
+    alpha, T, C, p = 0.05, 20_000, {0: [1]}, np.array([0.55, 0.45, 0.0])
+    counts = _trials(p, 0, C, T, n0=100, n=500, seed=11)
+    true = exact_radii(p[None], [0], C, sigma=0.5)["R_cs"][0]
+    rate = {rule: float((counts.cost_sensitive(C, alpha, rule=rule).R_cs > true + 1e-12).mean())
+            for rule in ("paper", "sound")}
+    assert rate["sound"] <= alpha / 2 < rate["paper"] <= alpha, rate
+
+
+def test_rule_is_checked():
+    counts = _votes([450, 430, 120], 0)
+    with pytest.raises(ValueError, match="unknown rule 'loose'; known: sound, paper"):
+        counts.cost_sensitive({0: [2]}, 0.001, rule="loose")
+    with pytest.raises(ValueError, match="takes no rule"):
+        counts.cost_sensitive({0: [2]}, 0.001, union="reference", rule="paper")

@@ -68,6 +68,7 @@ from .. import metrics as metrics_mod
 __all__ = [
     "ABSTAIN",
     "UNIONS",
+    "RULES",
     "Smooth",
     "Counts",
     "CSCertificate",
@@ -80,6 +81,9 @@ __all__ = [
 
 ABSTAIN = -1
 UNIONS = ("bonferroni", "reference")
+#: Certificate rules of :meth:`Counts.cost_sensitive`: the paper's Algorithm 1 and Eq. 2 as
+#: printed, or one confidence budget α for everything with Cohen's abstention (ours).
+RULES = ("sound", "paper")
 
 
 # ------------------------------------------------------------------------------ checks & bounds
@@ -208,6 +212,14 @@ class CSCertificate:
     top: np.ndarray | None = None  # c_A even where abstained
     pa_lower: np.ndarray | None = None  # (N,) the lower bound p̲_A used by R2
     pbar: np.ndarray | None = None  # (N, m) the upper bounds p̄_j (used for j ∈ Ω_y)
+    rule: str = "sound"  # "paper": Algorithm 1 + Eq. 2 as printed; "sound": one α budget, Cohen's abstention
+
+    @property
+    def top_in_omega(self) -> np.ndarray:
+        """(N,) the selected class c_A is a sensitive target of the example (Theorem 3.2 then
+        certifies nothing; Algorithm 1's pseudocode would still return ``R1``)."""
+        top = self.top if self.top is not None else self.pred
+        return (self.cost[self.y, np.maximum(top, 0)] > 0) & (top >= 0)
 
     @property
     def abstain(self) -> np.ndarray:
@@ -225,12 +237,31 @@ class CSCertificate:
         r[np.arange(len(self.y)), self.y] = False
         return r
 
+    def hits(self, eps: float, abstain_robust: bool = False) -> dict[str, np.ndarray]:
+        """Per-example indicators behind :meth:`metrics` (for Clopper–Pearson intervals and paired
+        bootstraps): ``acc`` (N,), ``rob_cs`` / ``rob_std`` over the sensitive examples (in order),
+        ``rob_non`` over the others."""
+        top = self.top if self.top is not None else self.pred
+        s, ns = self.sensitive, ~self.sensitive
+        with np.errstate(invalid="ignore"):
+            if self.rule == "paper":  # Eq. 2: certified outside Ω_y, the prediction need not be y
+                ok = ~self.abstain & ~self.top_in_omega
+            else:
+                ok = self.correct | (abstain_robust & self.abstain & (top == self.y))
+            std_ok = self.correct | (abstain_robust & self.abstain & (top == self.y))
+            rob_cs = ok & (self.R_cs > eps)
+            rob_std = ok & (self.R1 > eps)
+            rob_non = std_ok & (self.R1 > eps)
+        return {"acc": self.correct & (self.R1 > 0), "rob_cs": rob_cs[s], "rob_std": rob_std[s], "rob_non": rob_non[ns]}
+
     def metrics(self, eps: float, abstain_robust: bool = False) -> dict[str, float]:
         """The paper's metrics at ℓ2 radius ``eps`` (fractions in [0, 1]):
 
-        * ``acc`` — certified accuracy at ε = 0 over all examples (correct, not abstained, R1 > 0);
-        * ``rob_cs`` — sensitive examples correctly classified with ``R_cs > eps``;
-        * ``rob_std`` — sensitive examples correctly classified with ``R1 > eps``;
+        * ``acc`` — certified accuracy at ε = 0 over all examples (correct, not abstained, R1 > 0:
+          Eq. 3);
+        * ``rob_cs`` — sensitive examples with ``R_cs > eps`` (Eq. 2): with ``rule="paper"`` any
+          prediction outside Ω_y counts (Theorem 3.2); with ``"sound"`` only a correct one;
+        * ``rob_std`` — the same with ``R1`` (the standard radius) in place of ``R_cs``;
         * ``rob_non`` — non-sensitive examples correctly classified with ``R1 > eps``;
         * ``cs_robust_error`` / ``robust_cost`` — Zhang & Evans' metrics of the reach matrix
           (a wrong prediction outside Ω_y is not a sensitive error there);
@@ -239,28 +270,23 @@ class CSCertificate:
         ``abstain_robust=True`` counts abstentions whose radius exceeds ε as robust — the
         reference code's mistake, for measuring it only.
         """
-        top = self.top if self.top is not None else self.pred
-        ok = self.correct | (abstain_robust & self.abstain & (top == self.y))
-        s, ns = self.sensitive, ~self.sensitive
+        h = self.hits(eps, abstain_robust)
 
-        def frac(mask: np.ndarray, within: np.ndarray) -> float:
-            return float(mask[within].mean()) if within.any() else float("nan")
+        def frac(v: np.ndarray) -> float:
+            return float(v.mean()) if len(v) else float("nan")
 
         C = costs_mod.as_cost(self.cost, allow_empty=True)
-        with np.errstate(invalid="ignore"):
-            rob_cs = ok & (self.R_cs > eps)
-            rob_std = ok & (self.R1 > eps)
-            reach = self.reach(eps)
+        reach = self.reach(eps)
         return {
-            "acc": float((self.correct & (self.R1 > 0)).mean()),
-            "rob_cs": frac(rob_cs, s),
-            "rob_std": frac(rob_std, s),
-            "rob_non": frac(rob_std, ns),
+            "acc": frac(h["acc"]),
+            "rob_cs": frac(h["rob_cs"]),
+            "rob_std": frac(h["rob_std"]),
+            "rob_non": frac(h["rob_non"]),
             "cs_robust_error": metrics_mod.cost_sensitive_robust_error(reach, self.y, C)
             if C.is_binary else float("nan"),
             "robust_cost": metrics_mod.robust_cost(reach, self.y, C),
-            "n_sensitive": int(s.sum()),
-            "n_normal": int(ns.sum()),
+            "n_sensitive": int(self.sensitive.sum()),
+            "n_normal": int((~self.sensitive).sum()),
         }
 
     def table(self, eps_list: list[float], abstain_robust: bool = False) -> pd.DataFrame:
@@ -328,12 +354,31 @@ class Counts:
         radius = np.where(abstain, 0.0, self.sigma * stats.norm.ppf(np.maximum(pa, 0.5)))
         return np.where(abstain, ABSTAIN, ca), radius
 
-    def cost_sensitive(self, cost: Any, alpha: float = 0.001, union: str = "bonferroni") -> CSCertificate:
+    def cost_sensitive(self, cost: Any, alpha: float = 0.001, union: str = "bonferroni",
+                       rule: str = "sound") -> CSCertificate:
         """Algorithm 1 for the cost matrix ``cost`` (see the module docstring). Binary or
-        real-valued; ``cost`` as :func:`csr.costs.as_cost` takes it (e.g. ``{seed: [targets]}``)."""
+        real-valued; ``cost`` as :func:`csr.costs.as_cost` takes it (e.g. ``{seed: [targets]}``).
+
+        ``rule`` (with ``union="bonferroni"``):
+
+        * ``"paper"`` — Algorithm 1 as printed: ``R1`` from its own bound ``p̲_A`` at level α
+          (lines 5–6), ``R2`` from ``p̲_A`` at α/2 and ``p̄`` at α/(2|Ω_y|) (lines 8–10), and
+          abstention only when ``max(R1, R2) ≤ 0`` (line 11). The two radii rest on different
+          bounds, so ``max(R1, R2)`` holds with probability ≥ 1 − 2α (union bound), not 1 − α.
+          Its metrics follow Eq. 2 (no ``pred == y`` requirement; see :meth:`CSCertificate.metrics`).
+          Theorem 3.2's precondition — the prediction is not in Ω_y — is kept (the pseudocode omits
+          it; :attr:`CSCertificate.top_in_omega` shows where that matters).
+        * ``"sound"`` (default) — one ``p̲_A`` at α/2 for both radii (all bounds together hold with
+          probability ≥ 1 − α) and abstention when ``p̲_A < 1/2`` (Cohen's rule: the reported class
+          is then certified to be the top class); its metrics ask ``pred == y``.
+        """
         alpha = _check_alpha(alpha)
         if union not in UNIONS:
             raise ValueError(f"unknown union {union!r}; known: {', '.join(UNIONS)}")
+        if rule not in RULES:
+            raise ValueError(f"unknown rule {rule!r}; known: {', '.join(RULES)}")
+        if union == "reference" and rule != "sound":
+            raise ValueError("union='reference' reproduces the public code and takes no rule")
         C = costs_mod.as_cost(cost, self.m)
         N, n, sigma = len(self.y), self.n, self.sigma
         rows = np.arange(N)
@@ -346,12 +391,11 @@ class Counts:
         if union == "bonferroni":
             pa = lower_confidence_bound(na, n, np.where(sensitive, alpha / 2, alpha))
             level = alpha / (2 * np.maximum(size, 1))
-            pa_r1 = pa
+            pa_r1 = pa if rule == "sound" else lower_confidence_bound(na, n, alpha)  # paper: line 5 at α
         else:  # the reference code: R1 at α, p_A at α/2, per-target bounds at α·|Ω|/2
             pa = lower_confidence_bound(na, n, alpha / 2)
             level = np.minimum(alpha * np.maximum(size, 1) / 2, 0.5)
             pa_r1 = lower_confidence_bound(na, n, alpha)
-        abstain = pa_r1 < 0.5 if union == "reference" else pa < 0.5
         pbar = upper_confidence_bound(self.counts, n, level[:, None])  # (N, m)
         with np.errstate(divide="ignore", invalid="ignore"):
             R1 = sigma * ppf(pa_r1)
@@ -364,6 +408,14 @@ class Counts:
         R2 = np.where(sensitive, np.where(in_omega, -np.inf, R2), np.nan)
         with np.errstate(invalid="ignore"):
             R_cs = np.where(sensitive, np.fmax(np.where(in_omega, -np.inf, R1), R2), np.inf)
+        if union == "reference":
+            abstain = pa_r1 < 0.5
+        elif rule == "sound":
+            abstain = pa < 0.5
+        else:  # Algorithm 1, line 11: abstain only when max(R1, R2) ≤ 0 (R1 alone off Ω)
+            with np.errstate(invalid="ignore"):
+                best = np.where(sensitive, np.fmax(R1, np.where(in_omega, -np.inf, R2)), R1)
+            abstain = ~(best > 0)
         if union == "bonferroni":
             radii[abstain] = -np.inf
             R1 = np.where(abstain, -np.inf, R1)
@@ -372,7 +424,7 @@ class Counts:
         radii[rows, self.y] = np.inf
         pred = np.where(abstain, ABSTAIN, ca)
         return CSCertificate(pred, self.y.copy(), sensitive, R1, R2, R_cs, radii, C.values, sigma, alpha, union, ca,
-                             pa, pbar)
+                             pa, pbar, rule)
 
     # results are data
     def save(self, path: str | Path) -> Path:
