@@ -57,3 +57,13 @@ def test_claims_are_paired_bootstraps_over_seed_means(study):
     assert row["ours (95 %)"] == format_interval(*d)
     assert row["paper (CIFAR-10)"] == f"{0.628 - 0.506:+.3f}"
     assert len(row["per seed"].split()) == 2
+
+
+def test_convex_l2_is_zhang_evans_in_l2(study):
+    out = study.convex_l2("single_pair:3,5", 0.25, epochs=1)
+    cfg = out["run"].config
+    assert (cfg.method, cfg.norm, cfg.eps, cfg.method_kwargs["bound"]) == ("cs_robust", "l2", 0.25, "wk")
+    rep = out["report"]
+    assert out["rob_cs"].mean() == pytest.approx(1 - rep.row["cs_robust_error"])
+    assert len(out["rob_cs"]) == int((study.S.y_eval.numpy() == 3).sum())
+    assert out["acc"].mean() == pytest.approx(1 - rep.row["clean_error"])
