@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import store
+from .. import evaluate, store
+from ..metrics import cost_sensitive_errors_per_example
 from ..stats import clopper_pearson, format_interval, paired_bootstrap
 from ..certify.smoothing import RULES, Counts, CSCertificate, Smooth
 from ..train import METHODS, RunResult, TrainConfig
@@ -286,8 +287,6 @@ class SmoothingStudy(Study):
         over half the epochs, α = 1, the last epoch kept; certified on the evaluation digits.
         Returns the run, the certified report and per-example indicators: ``rob_cs`` over the
         sensitive digits (no Ω_y target reachable), ``acc`` (clean) over all."""
-        from .. import evaluate
-
         P = self.P
         C = self.cost(task)
         n_ep = int(epochs or P["epochs"])
@@ -301,8 +300,6 @@ class SmoothingStudy(Study):
         rep = evaluate.cached(Path(run.run_dir) / f"eval-cert-{key}.json", lambda: evaluate.certified_report(
             run.model, x, y, C, float(eps), norm="l2", method="wk", all_pairs=False))
         yn = y.cpu().numpy()
-        from ..metrics import cost_sensitive_errors_per_example
-
         return {"run": run, "report": rep, "rob_cs": ~cost_sensitive_errors_per_example(rep.reach, yn, C),
                 "acc": rep.pred == yn}
 

@@ -87,6 +87,14 @@ def _cp(hits: Any) -> str:
     return format_interval(hits.mean(), *clopper_pearson(int(hits.sum()), len(hits)))
 
 
+def _per_candidate(report: evaluate.Report, y: np.ndarray, cost: costs.CostMatrix) -> np.ndarray:
+    """Per candidate example of ``cost`` (Ω_y ≠ ∅): whether it reaches a target of Ω_y (binary C)
+    or the cost it pays (real-valued), from a report's reach matrix — any report, whatever matrix
+    it was scored with (:func:`csr.evaluate.report_from_reach` has folded its clean mistakes in)."""
+    per = cost_sensitive_errors_per_example if cost.is_binary else robust_cost_per_example
+    return per(report.reach, y, cost)
+
+
 def verdict_lower(diff: tuple[float, float, float]) -> str:
     """'yes' / 'no' / 'not resolved' for "ours − baseline < 0" from (estimate, low, high)."""
     return "yes" if diff[2] < 0 else ("no" if diff[1] > 0 else "not resolved")
@@ -297,26 +305,27 @@ class ZhangEvans(Study):
         if not isinstance(self.P.get(section), dict) or section not in have:
             raise ValueError(f"profile {self.P.get('profile', '?')!r} has no variant section {section!r}; "
                              f"it has: {', '.join(have) or 'none'}")
-        new = copy.copy(self)
-        new.P = {**self.P, **self.P[section]}
-        new.model_kwargs = dict(new.P.get("model_kwargs", {}))
-        new._pairwise_val, new._baseline_val_err, new.trials, new.chosen_alpha = None, None, [], {}
-        return new
+        return self._derived(self.P[section], keep_baseline=False, alphas={})
 
     def recertified(self, methods: Sequence[str]) -> "ZhangEvans":
         """The same protocol, runs, baseline and α, certified with ``methods`` instead (a pair is
         certified when any of them certifies it; see :meth:`certified`)."""
-        new = copy.copy(self)
-        new.P = {**self.P, "certify": list(methods)}
-        return new
+        return self._derived({"certify": list(methods)}, keep_baseline=True, alphas=self.chosen_alpha)
 
     def reseeded(self, seed: int) -> "ZhangEvans":
         """The same protocol with another training seed (initialisation and batch order; the data
         split stays), its own baseline unset and the α already chosen kept."""
+        return self._derived({"seed": int(seed)}, keep_baseline=False, alphas=dict(self.chosen_alpha))
+
+    def _derived(self, settings: dict[str, Any], keep_baseline: bool, alphas: dict[str, float]) -> "ZhangEvans":
+        """A copy on the same setup with ``settings`` over the profile's; the baseline (and its α
+        trials) kept or unset; ``alphas`` as its chosen α."""
         new = copy.copy(self)
-        new.P = {**self.P, "seed": int(seed)}
-        new._pairwise_val, new._baseline_val_err, new.trials = None, None, []
-        new.chosen_alpha = dict(self.chosen_alpha)
+        new.P = {**self.P, **settings}
+        new.model_kwargs = dict(new.P.get("model_kwargs", {})) if "model_kwargs" in settings else self.model_kwargs
+        if not keep_baseline:
+            new._pairwise_val, new._baseline_val_err, new.trials = None, None, []
+        new.chosen_alpha = alphas
         return new
 
     def across_seeds(self, tasks: Sequence[str], seeds: Sequence[int]) -> pd.DataFrame:
@@ -334,9 +343,7 @@ class ZhangEvans(Study):
             for spec in tasks:
                 Ct = Zs.task(spec)
                 cert = Zs.certified(Zs.run("cs_robust", Ct, alpha=self.alpha_of(spec)), Ct)
-                per = cost_sensitive_errors_per_example if Ct.is_binary else robust_cost_per_example
-                h = {k: per(evaluate.report_from_reach(R.reach, R.pred, y, Ct).reach, y, Ct)
-                     for k, R in (("base", b_eval), ("cs", cert))}
+                h = {"base": _per_candidate(b_eval, y, Ct), "cs": _per_candidate(cert, y, Ct)}
                 d = paired_bootstrap(h["base"], h["cs"])
                 rows.append({"seed": int(sd), "task": self.label(spec),
                              "metric": "cs robust error" if Ct.is_binary else "robust cost",
@@ -352,7 +359,7 @@ class ZhangEvans(Study):
         fig1 = self.paper_results()["from_paper"]["figures"]["figure_1"]["numbers_in_text"]
         y = self.S.y_eval.cpu().numpy()
         clean = base_eval.pred != y
-        robust = cost_sensitive_errors_per_example(base_eval.reach, y, self.overall) | clean
+        robust = _per_candidate(base_eval, y, self.overall)  # clean mistakes are in the reach matrix
         return pd.DataFrame([
             {"metric": "clean error", "paper": fig1["baseline_test_classification_error_percent"] / 100,
              "ours [95 %]": _cp(clean)},
@@ -376,8 +383,7 @@ class ZhangEvans(Study):
             r = runs[spec] = self.run("cs_robust", Ct, alpha=a)
             cert = self.certified(r, Ct)
             b, c = self.score(base_eval, Ct), cert.row
-            per[spec] = {k: cost_sensitive_errors_per_example(
-                evaluate.report_from_reach(R.reach, R.pred, y, Ct).reach, y, Ct) for k, R in (("base", base_eval), ("cs", cert))}
+            per[spec] = {"base": _per_candidate(base_eval, y, Ct), "cs": _per_candidate(cert, y, Ct)}
             per[spec].update(base_clean=base_eval.pred != y, cs_clean=cert.pred != y)
             rows.append({"task": spec, "alpha": a, "pairs": len(Ct.pairs), "base clean err": b["clean_error"],
                          "base cs robust err": b["cs_robust_error"], "cs clean err": c["clean_error"],
@@ -420,8 +426,7 @@ class ZhangEvans(Study):
             for d in range(self.m):
                 spec = f"{builder}:{d}"
                 Ct = self.task(spec)
-                base_hits = cost_sensitive_errors_per_example(
-                    evaluate.report_from_reach(base_eval.reach, base_eval.pred, y, Ct).reach, y, Ct)
+                base_hits = _per_candidate(base_eval, y, Ct)
                 row = {"kind": kind, "digit": d, "overall robust": base_hits.mean(), "overall robust [95 %]": _cp(base_hits),
                        "cost-sensitive robust": float("nan"), "cost-sensitive robust [95 %]": "—", "alpha": float("nan"),
                        "source": "—"}
@@ -438,7 +443,7 @@ class ZhangEvans(Study):
                     rows.append(row)
                     continue
                 cert = self.certified(r, Ct)
-                hits = cost_sensitive_errors_per_example(evaluate.report_from_reach(cert.reach, cert.pred, y, Ct).reach, y, Ct)
+                hits = _per_candidate(cert, y, Ct)
                 row.update({"cost-sensitive robust": hits.mean(), "cost-sensitive robust [95 %]": _cp(hits), "alpha": a,
                             "source": src, "lower?": verdict_lower(paired_bootstrap(base_hits, hits))})
                 rows.append(row)
@@ -460,28 +465,26 @@ class ZhangEvans(Study):
         for spec in tasks:
             Ct = self.task(spec)
             r = self.run("cs_robust", Ct, alpha=self.alpha(Ct, spec))
-            cert = self.certified(r, Ct)
+            # the real-valued task's certificate covers all pairs: Fig. 4 (b) is its heatmap
+            cert = self.certified(r, Ct, all_pairs=not Ct.is_binary)
             table, kind, label = TABLE3_ROWS[spec]
             key = "task_type" if table == "table_3" else "dataset"
             p = next(q for q in tables[table]["rows"] if q[key] == kind and q["task"] == label)
-            reps = {k: evaluate.report_from_reach(R.reach, R.pred, y, Ct) for k, R in (("base", b_eval), ("cs", cert))}
+            hits = {"base": _per_candidate(b_eval, y, Ct), "cs": _per_candidate(cert, y, Ct)}
             if Ct.is_binary:
                 metric = "cs robust error"
-                hits = {k: cost_sensitive_errors_per_example(R.reach, y, Ct) for k, R in reps.items()}
                 ours = {k: _cp(h) for k, h in hits.items()}
                 paper = (p["robust_error_baseline"] / 100, p["robust_error_ours"] / 100)
             else:
                 metric = "robust cost"
-                hits = {k: robust_cost_per_example(R.reach, y, Ct) for k, R in reps.items()}
                 ours = {k: format_interval(*bootstrap_mean(h)) for k, h in hits.items()}
                 paper = (p["robust_cost_baseline"], p["robust_cost_ours"])
-                vehicle = evaluate.certified_report(r.model, self.S.x_eval, self.S.y_eval, Ct, self.P["eps"],
-                                                    method="wk", all_pairs=True)
+                vehicle = cert
             rows.append({"task": self.labels.get(spec, spec), "metric": metric, "paper α": p["best_alpha"],
                          "α": r.config.method_kwargs["alpha"],
                          "paper clean err base | cs": f"{p['classification_error_baseline'] / 100:.4f} | "
                                                      f"{p['classification_error_ours'] / 100:.4f}",
-                         "ours clean err base | cs": f"{reps['base'].row['clean_error']:.4f} | {reps['cs'].row['clean_error']:.4f}",
+                         "ours clean err base | cs": f"{b_eval.row['clean_error']:.4f} | {cert.row['clean_error']:.4f}",
                          "paper base → cs": f"{paper[0]:.4f} → {paper[1]:.4f}",
                          "ours base [95 %]": ours["base"], "ours cs [95 %]": ours["cs"],
                          "lower?": verdict_lower(paired_bootstrap(hits["base"], hits["cs"]))})
@@ -496,16 +499,17 @@ class ZhangEvans(Study):
 
     # --- evaluation ---------------------------------------------------------------------------
     def certified(self, run: RunResult, cost: costs.CostMatrix, eps: float | None = None,
-                  on: str = "eval", methods: Sequence[str] | None = None) -> evaluate.Report:
+                  on: str = "eval", methods: Sequence[str] | None = None,
+                  all_pairs: bool | None = None) -> evaluate.Report:
         """Certified report, cached next to the run: all pairs for the overall matrix (so it
         scores any task), only Ω for a cost-sensitive one. ``methods``: the bounds (default: the
         profile's ``certify``, else the paper's exact ``wk``); with several, a pair is certified
         when any of them certifies it (:func:`csr.evaluate.intersect_reports` of each one's
-        cached report)."""
+        cached report). ``all_pairs``: certify every pair (default: only for the overall matrix)."""
         methods = list(methods or self.P.get("certify") or ["wk"])
         e = self.P["eps"] if eps is None else eps
         x, y = (self.S.x_eval, self.S.y_eval) if on == "eval" else (self.xv, self.yv)
-        all_pairs = cost == self.overall
+        all_pairs = cost == self.overall if all_pairs is None else bool(all_pairs)
         reports = []
         for mth in methods:
             key = {"cost": cost.to_list(), "eps": e, "on": on, "n": len(y), "all": all_pairs}
