@@ -39,6 +39,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .. import costs as costs_mod
+from ..augment import AUGMENTATIONS, augment_batch
 from ..data import DATASETS, Splits, load_dataset, subsample
 from ..metrics import layer_fuzziness
 from ..models import MODELS, build_model
@@ -94,6 +95,9 @@ class TrainConfig:
     eps_start: float = 0.0
     eps_warmup_epochs: int = 0  # ε grows linearly (per batch) from eps_start to eps over these epochs
     clip_grad: float | None = None
+    # Training-batch augmentation from csr.augment.AUGMENTATIONS ("crop_flip", "flip",
+    # "resized_crop_flip"); None: none. Image datasets only.
+    augment: str | None = None
     n_train: int | None = None  # class-balanced subsample of the training split
     n_val: int | None = None
     data_seed: int = 0
@@ -150,6 +154,9 @@ class TrainConfig:
         check(isinstance(self.track, list), f"track must be a list of names, got {self.track!r}")
         for name in self.track:
             TRACKERS.get(name)
+        check(self.augment is None or isinstance(self.augment, str), f"augment must be a name or None, got {self.augment!r}")
+        if self.augment is not None:
+            AUGMENTATIONS.get(self.augment)
         DATASETS.get(self.dataset)  # unknown names → ValueError listing the known ones
         MODELS.get(self.model)
         spec = METHODS.get(self.method)
@@ -316,6 +323,9 @@ def train(
 def _train(cfg: TrainConfig, threads: int, splits: Splits | None, runs_root: str | Path | None,
            resume: bool) -> RunResult:
     splits, cost = _prepare(cfg, splits)
+    if cfg.augment is not None and len(splits.input_shape) != 3:
+        raise ValueError(f"TrainConfig: augment={cfg.augment!r} needs image inputs (C, H, W); "
+                         f"dataset {cfg.dataset!r} has input shape {tuple(splits.input_shape)}")
     spec = METHODS.get(cfg.method)
     method_kwargs = spec.resolve_kwargs(cfg.method_kwargs)
     device = resolve_device(cfg.device)
@@ -383,6 +393,8 @@ def _train(cfg: TrainConfig, threads: int, splits: Splits | None, runs_root: str
         for b, sl in enumerate(iterator):
             idx = perm[sl]
             xb, yb = xtr[idx].to(device), ytr[idx].to(device)
+            if cfg.augment is not None:
+                xb = augment_batch(cfg.augment, xb, seed=cfg.seed * 1_000_003 + epoch * steps_per_epoch + b)
             ctx.eps = eps_at(cfg, epoch, b / steps_per_epoch)
             ctx.ramp = ramp_at(cfg, epoch, b / steps_per_epoch)
             ctx.epoch, ctx.step = epoch, epoch * steps_per_epoch + b
