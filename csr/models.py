@@ -263,7 +263,11 @@ class BasicBlock(nn.Module):
 
 
 class ResNet(nn.Module):
-    """CIFAR-style ResNet: 3×3 stem conv–BN–ReLU, stages of BasicBlocks, global avg-pool, fc."""
+    """ResNet of BasicBlocks: stem conv–BN–ReLU, stages, global avg-pool, fc.
+
+    ``stem="cifar"``: one 3×3 stride-1 conv (He et al.'s CIFAR networks); ``stem="imagenet"``:
+    a 7×7 stride-2 conv and a 3×3 stride-2 max-pool (ImageNet networks; a quarter of the
+    spatial size before the first stage)."""
 
     def __init__(
         self,
@@ -272,9 +276,15 @@ class ResNet(nn.Module):
         widths: Sequence[int],
         blocks: Sequence[int],
         shortcut: str = "B",
+        stem: str = "cifar",
     ) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False)
+        if stem == "imagenet":
+            self.conv1 = nn.Conv2d(in_channels, widths[0], 7, stride=2, padding=3, bias=False)
+            self.pool0: nn.Module = nn.MaxPool2d(3, stride=2, padding=1)
+        else:
+            self.conv1 = nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False)
+            self.pool0 = nn.Identity()
         self.bn1 = nn.BatchNorm2d(widths[0])
         stages = []
         in_planes = widths[0]
@@ -294,7 +304,7 @@ class ResNet(nn.Module):
                                         else "fan_in", nonlinearity="relu")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.pool0(F.relu(self.bn1(self.conv1(x))))
         out = self.layers(out)
         return self.fc(torch.flatten(self.pool(out), 1))
 
@@ -305,6 +315,21 @@ def _check_shortcut(name: str, shortcut: object) -> str:
     return shortcut  # type: ignore[return-value]
 
 
+def _check_stem(name: str, stem: object) -> str:
+    if stem not in ("cifar", "imagenet"):
+        raise ValueError(f"model {name!r}: stem must be 'cifar' or 'imagenet', got {stem!r}")
+    return stem  # type: ignore[return-value]
+
+
+def _check_widths(name: str, widths: object, stages: int, default: tuple[int, ...]) -> tuple[int, ...]:
+    if widths is None:
+        return default
+    if (not isinstance(widths, (list, tuple)) or len(widths) != stages
+            or not all(isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in widths)):
+        raise ValueError(f"model {name!r}: widths must be {stages} positive integers, got {widths!r}")
+    return tuple(widths)
+
+
 @MODELS.register("resnet20")
 def _resnet20(input_shape, num_classes, shortcut: str = "A") -> nn.Module:
     """He et al. ResNet-20 (3×3 blocks per stage, 16/32/64 channels, ≈0.27M parameters)."""
@@ -313,17 +338,24 @@ def _resnet20(input_shape, num_classes, shortcut: str = "A") -> nn.Module:
 
 
 @MODELS.register("resnet56")
-def _resnet56(input_shape, num_classes, shortcut: str = "A") -> nn.Module:
-    """He et al. ResNet-56 (9 blocks per stage, 16/32/64 channels, ≈0.85M parameters)."""
+def _resnet56(input_shape, num_classes, shortcut: str = "A", stem: str = "cifar",
+              widths: Sequence[int] | None = None) -> nn.Module:
+    """He et al. ResNet-56 (9 blocks per stage, 16/32/64 channels, ≈0.85M parameters).
+
+    ``stem="imagenet"``, ``widths=[64, 128, 256]``, ``shortcut="B"`` give the CS-RS code's
+    network for its 299-pixel HAM10k (and 160-pixel Imagenette) inputs (``archs/ham_resnet.py``:
+    7×7 stride-2 stem and max-pool, 64/128/256 channels, 1×1 projection shortcuts)."""
     c, _, _ = _image_shape("resnet56", input_shape)
-    return ResNet(c, num_classes, (16, 32, 64), (9, 9, 9), _check_shortcut("resnet56", shortcut))
+    return ResNet(c, num_classes, _check_widths("resnet56", widths, 3, (16, 32, 64)), (9, 9, 9),
+                  _check_shortcut("resnet56", shortcut), _check_stem("resnet56", stem))
 
 
 @MODELS.register("resnet18")
-def _resnet18(input_shape, num_classes) -> nn.Module:
-    """CIFAR-style ResNet-18: 3×3 stem, no max-pool, 64/128/256/512 × 2 blocks (≈11.2M)."""
+def _resnet18(input_shape, num_classes, stem: str = "cifar") -> nn.Module:
+    """ResNet-18: 64/128/256/512 × 2 blocks (≈11.2M). ``stem="cifar"``: 3×3 stem, no max-pool
+    (CIFAR-style); ``stem="imagenet"``: torchvision's 7×7 stride-2 stem and max-pool."""
     c, _, _ = _image_shape("resnet18", input_shape)
-    return ResNet(c, num_classes, (64, 128, 256, 512), (2, 2, 2, 2), "B")
+    return ResNet(c, num_classes, (64, 128, 256, 512), (2, 2, 2, 2), "B", _check_stem("resnet18", stem))
 
 
 # --------------------------------------------------------------------------------------------

@@ -182,6 +182,29 @@ def test_param_counts_of_resnets():
     assert 11.1e6 < r18 < 11.2e6
 
 
+def test_imagenet_stem_resnets_match_torchvision_and_cs_rs():
+    import torchvision
+
+    # ResNet-18 with the ImageNet stem: torchvision's architecture, parameter for parameter
+    ours = build_model("resnet18", input_shape=(3, 160, 160), num_classes=10, stem="imagenet")
+    ref = torchvision.models.resnet18(num_classes=10)
+    assert count_parameters(ours) == sum(p.numel() for p in ref.parameters())
+    conv_shapes = lambda m: [tuple(c.weight.shape) for c in m.modules() if isinstance(c, torch.nn.Conv2d)]
+    assert sorted(conv_shapes(ours)) == sorted(conv_shapes(ref))
+    assert ours(torch.rand(2, 3, 160, 160)).shape == (2, 10)
+    # the CS-RS code's HAM10k network: 7x7/2 stem + max-pool, 64/128/256 x 9 blocks, 1x1 shortcuts
+    ham = build_model("resnet56", input_shape=(3, 64, 64), num_classes=2, stem="imagenet",
+                      widths=[64, 128, 256], shortcut="B")
+    block = lambda cin, c: 9 * c * c * 2 + 2 * 2 * c + (cin * c * 9 - c * c * 9)  # 2 convs + 2 BNs per block
+    convs = 3 * 64 * 49 + 2 * 64  # stem conv + BN
+    for cin, c in ((64, 64), (64, 128), (128, 256)):
+        convs += block(cin, c) + (8 * (9 * c * c * 2 + 4 * c))
+        if cin != c:
+            convs += cin * c + 2 * c  # 1x1 projection + BN
+    assert count_parameters(ham) == convs + 256 * 2 + 2
+    assert ham(torch.rand(2, 3, 64, 64)).shape == (2, 2)
+
+
 def test_wrn_28_10_param_count():
     m = build_model("wrn", input_shape=(3, 32, 32), num_classes=10)  # default 28/10
     assert 36.4e6 < count_parameters(m) < 36.6e6  # WRN-28-10: 36.5M
@@ -215,6 +238,8 @@ def test_wrn_bad_kwargs(kw, match):
     ("mlp", {"hidden": (0, 4)}, "hidden"),
     ("mlp", {"depth": 3}, "unknown option.*'depth'"),
     ("resnet20", {"shortcut": "C"}, "shortcut"),
+    ("resnet18", {"stem": "tiny"}, "stem must be 'cifar' or 'imagenet'"),
+    ("resnet56", {"widths": [16, 32]}, "widths must be 3 positive integers"),
 ])
 def test_bad_kwargs(name, kw, match):
     with pytest.raises(ValueError, match=match):
