@@ -88,7 +88,8 @@ def setup(
     device = resolve_device(s.get("device", "auto"))
     if s.get("threads"):
         torch.set_num_threads(int(s["threads"]))
-    splits = load_dataset(s["dataset"], download=bool(s.get("download", False)), val_fraction=s.get("val_fraction"))
+    splits = load_dataset(s["dataset"], download=bool(s.get("download", False)), val_fraction=s.get("val_fraction"),
+                          resolution=s.get("resolution"))
     cost = None
     if cost_matrix is not None:
         cost = costs_mod.load(cost_matrix, splits.num_classes, class_names=splits.class_names)

@@ -84,3 +84,83 @@ def test_val_fraction_is_checked(fake_torchvision):
             load_dataset("mnist", val_fraction=bad)
     with pytest.raises(ParameterError, match="'val_fraction' must lie strictly between 0 and 1"):
         setup("zhang_evans_2019", profile="gpu", val_fraction=1.5, verbose=False)
+
+
+# --- cost-sensitive randomized smoothing (Xin et al.): CIFAR-10, Imagenette, HAM10k -------------
+def _smoothing_setup(dataset, **kw):
+    # the gpu profile with only the sizes cut: 1 epoch, k = 2 noise samples in training, 50
+    # certification samples
+    return setup("cs_randomized_smoothing", profile="gpu", dataset=dataset, epochs=1, k=2, n0=10, n=50,
+                 certify_batch=64, device="cpu", verbose=False, **kw)
+
+
+def _check_training_settings(cfg):
+    assert (cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay, cfg.batch_size) == ("sgd", 0.01, 0.9, 5e-4, 64)
+    assert (cfg.lr_schedule, cfg.lr_milestones, cfg.lr_gamma) == ("multistep", [200, 400], 0.1)
+
+
+def test_cs_smoothing_gpu_cifar10(fake_torchvision):
+    from csr.studies.cs_randomized_smoothing import TASKS, SmoothingStudy
+
+    S = _smoothing_setup("cifar10")
+    P = S.settings
+    assert (P["model"], P["augment"], P["tasks"], P["n_eval"], P["alpha"]) == ("resnet56", "crop_flip", TASKS, None, 0.001)
+    study = SmoothingStudy(S)
+    assert study.paper_dataset == "CIFAR-10"
+    runs = study.table_runs("single_pair:3,5", 0.5)
+    cfg = runs["CS-MACER"].config
+    _check_training_settings(cfg)
+    assert cfg.augment == "crop_flip" and cfg.model == "resnet56"
+    assert (cfg.method_kwargs["k"], cfg.method_kwargs["lam"], cfg.method_kwargs["beta"]) == (2, 3.0, 16.0)
+    table = study.vs_paper("single_pair:3,5", 0.5, 0.5, seeds=[0])
+    assert table.loc["CS-MACER", "paper Rob_c-s"] == 0.924  # Table 2, CIFAR-10, Ours
+    assert len(S.y_eval) == 20  # every test image is certified
+
+
+def test_cs_smoothing_gpu_imagenette(fake_image_folders):
+    from csr.studies.cs_randomized_smoothing import IMAGENETTE_TASKS, SmoothingStudy
+
+    S = _smoothing_setup("imagenette", resolution=32)
+    assert S.splits.input_shape == (3, 32, 32)
+    P = S.settings
+    assert (P["model"], P["model_kwargs"], P["augment"]) == ("resnet18", {"stem": "imagenet"}, "resized_crop_flip")
+    assert P["tasks"] == IMAGENETTE_TASKS and "table4" not in P["sections"]
+    study = SmoothingStudy(S)
+    assert study.paper_dataset == "Imagenette"
+    runs = study.table_runs("single_seed:7", 0.5)
+    _check_training_settings(runs["Gaussian"].config)
+    assert runs["Gaussian"].config.augment == "resized_crop_flip"
+    table = study.vs_paper("single_seed:7", 0.5, 0.5, seeds=[0])
+    # Table 1, Imagenette, Single (7): the paper's Cohen row beside ours
+    assert (table.loc["Gaussian", "paper Acc"], table.loc["Gaussian", "paper Rob_c-s"]) == (0.803, 0.646)
+    low = study.vs_paper("single_pair:7,2", 0.25, 0.25, seeds=[0])
+    assert low.loc["Gaussian", "paper Rob_c-s"] == 0.880  # Table 7, Imagenette, Single (7 → 2), Cohen
+    claims = study.claims(["single_pair:7,2"], 0.5, 0.5, seeds=[0])
+    assert set(claims["holds here?"]) <= {"yes", "no", "not resolved"}
+    assert "paper (Imagenette)" in claims.columns
+
+
+def test_cs_smoothing_gpu_ham10000_table3(fake_image_folders):
+    from csr.studies.cs_randomized_smoothing import HAM_TASK, SmoothingStudy
+
+    S = _smoothing_setup("ham10000", resolution=64)
+    P = S.settings
+    assert S.splits.num_classes == 2 and S.splits.input_shape == (3, 64, 64)
+    assert (P["model"], P["model_kwargs"], P["augment"]) == (
+        "resnet56", {"stem": "imagenet", "widths": [64, 128, 256], "shortcut": "B"}, None)
+    assert P["tasks"] == [HAM_TASK] and P["sections"] == ["table3"]
+    study = SmoothingStudy(S)
+    C = study.cost(HAM_TASK)
+    assert C.pairs == [(1, 0)]  # malignant → benign only
+    t3 = study.table3()
+    table, claims = t3["table"], t3["claims"]
+    assert list(table.index) == ["Cohen", "Cohen-R-I", "Cohen-R-II", "MACER", "Ours"]
+    assert table.loc["Cohen-R-II", "paper Rob_c-s"] == 0.437 and table.loc["Ours", "paper Acc"] == 0.831
+    assert claims.loc[0, "paper"] == "+0.240"  # 0.437 − 0.197
+    assert set(claims["holds here?"]) <= {"yes", "no", "not resolved"}
+    cfgs = {r.config.method: r.config for r in (study.run("cohen_r", 0.5, HAM_TASK, alpha=1.1),
+                                                study.run("cs_macer", 0.5, HAM_TASK))}
+    _check_training_settings(cfgs["cs_macer"])
+    assert cfgs["cohen_r"].method_kwargs["alpha"] == 1.1 and cfgs["cs_macer"].augment is None
+    n_sensitive = int(study.certificate(study.run("macer", 0.5), HAM_TASK).sensitive.sum())
+    assert n_sensitive == 4  # the test folder's mel + bcc images

@@ -43,11 +43,12 @@ COMMON_TYPES: dict[str, tuple[type, ...]] = {
     "profile": (str,), "dataset": (str,), "model": (str,), "eps": (int, float), "epochs": (int,),
     "seed": (int,), "device": (str,), "download": (bool,), "threads": (int,), "n_train": (int,),
     "n_val": (int,), "n_eval": (int,), "batch_size": (int,), "lr": (int, float), "val_fraction": (int, float),
+    "resolution": (int,),
 }
 
 # Counts that must be >= 1 wherever a study has them.
 _POSITIVE_COUNTS = ("epochs", "n_train", "n_val", "n_eval", "train_steps", "eval_steps", "eval_restarts",
-                    "batch_size", "k", "n0", "n", "certify_batch", "threads")
+                    "batch_size", "k", "n0", "n", "certify_batch", "threads", "resolution")
 
 
 def check_type(name: str, value: Any, types: tuple[type, ...]) -> None:
