@@ -118,7 +118,7 @@ def test_losses_against_hand_computed_values():
     expected = [math.log(sum(math.exp(v) for v in row)) - row[0] for row in logits.tolist()]
     assert ce_loss(logits, labels).tolist() == pytest.approx(expected, abs=1e-6)
     assert LOSSES.names() == ["ce", "cw"]
-    assert set(ATTACKS.names()) == {"fgsm", "pgd", "bim", "mim", "cw", "margin_pgd"}
+    assert set(ATTACKS.names()) == {"fgsm", "pgd", "bim", "mim", "cw", "cw_l2", "margin_pgd"}
 
 
 # ------------------------------------------------------------------------- effect and geometry
@@ -560,7 +560,7 @@ def test_bad_calls_raise(attack_mlp, attack_batch):
         attack(x, y, target=12)
     with pytest.raises(ValueError, match="model must be a torch.nn.Module"):
         PGD(lambda z: z, eps=0.1)
-    with pytest.raises(ValueError, match=r"unknown attack 'deepfool'; known attacks: bim, cw, fgsm, margin_pgd, mim, pgd"):
+    with pytest.raises(ValueError, match=r"unknown attack 'deepfool'; known attacks: bim, cw, cw_l2, fgsm, margin_pgd, mim, pgd"):
         build_attack("deepfool", attack_mlp, eps=0.1)
     with pytest.raises(ValueError, match="unexpected argument"):
         build_attack("fgsm", attack_mlp, eps=0.1, steps=3)
