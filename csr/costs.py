@@ -650,17 +650,25 @@ def _require_cifar10(m: int) -> None:
 
 @BUILDERS.register("protect")
 def protect(m: int, protected: int, c: float = 10.0) -> CostMatrix:
-    """Protect one class (Shen et al., eq. 3), in *our* convention C[true, predicted].
+    """Protect one class (Shen et al., Eq. 3): every error that involves class p costs ``c``.
 
-    Shen et al. write C(i, y) with i predicted, y true: column p (true class p) costs ``c``,
-    every other error costs 1. Transposed to C[seed, target]: row ``protected`` costs ``c``,
-    every other off-diagonal entry 1. With ``c = 1`` this is the overall matrix.
+    Eq. 3 reads C(i, j) = 0 for i = j, ``c`` for i = p **or** j = p, 1 otherwise (i predicted,
+    j true): misclassifying a p example as anything else *and* turning any other example into
+    p both cost ``c`` ("when a classifier misclassifies a p class as a non-p class or
+    misclassifies a non-p class as a p class, the cost is c"); the authors' code builds the same
+    matrix (row and column p). The matrix is symmetric, so our convention C[true, predicted]
+    is the same array: row p and column p hold ``c``, every other off-diagonal entry 1. With
+    ``c = 1`` this is the overall matrix.
+
+    >>> protect(3, 1, c=10).values.tolist()
+    [[0.0, 10.0, 1.0], [10.0, 0.0, 10.0], [1.0, 10.0, 0.0]]
     """
     p = _check_index(m, protected, "protected class")
     if not (np.isfinite(c) and c > 0):
         raise CostMatrixError(f"protect: cost c must be a positive number, got {c!r}")
     C = np.ones((m, m)) - np.eye(m)
     C[p, :] = c
+    C[:, p] = c
     C[p, p] = 0
     return CostMatrix(C, name=f"protect_{p}_c{c:g}")
 

@@ -72,12 +72,17 @@ def test_groups_cifar10():
         costs.BUILDERS.get("vehicle")(5)
 
 
-def test_protect_transposes_shen_convention():
+def test_protect_is_shen_eq3():
+    # Eq. 3, C(i, j) with i predicted, j true: c when i = p or j = p — row AND column p
     C = costs.protect(3, 1, c=10)
-    np.testing.assert_array_equal(C.values, M([[0, 1, 1], [10, 0, 10], [1, 1, 0]]))
-    # Shen et al. write C(predicted, true): column p holds c.
-    shen = M([[0, 10, 1], [1, 0, 1], [1, 10, 0]])
+    np.testing.assert_array_equal(C.values, M([[0, 10, 1], [10, 0, 10], [1, 10, 0]]))
+    shen = M([[0 if i == j else (10 if 1 in (i, j) else 1) for j in range(3)] for i in range(3)])
     assert CostMatrix.from_predicted_true(shen) == C
+    # turning another class into p costs c, not 1 (the row-only matrix fails here)
+    C10 = costs.protect(10, 4, c=10)
+    assert all(C10.values[i, 4] == 10 for i in range(10) if i != 4)
+    assert all(C10.values[4, j] == 10 for j in range(10) if j != 4)
+    assert C10.values.sum() == 10 * 18 + 1 * (90 - 18)
     assert costs.protect(4, 2, c=1) == costs.overall(4)
 
 
