@@ -59,7 +59,9 @@ __all__ = [
     "weighted_accuracy",
     "conv_weights",
     "fuzziness",
+    "fuzziness_eq9",
     "layer_fuzziness",
+    "model_fuzziness_eq9",
     "sorted_weight_magnitudes",
 ]
 
@@ -476,6 +478,48 @@ def fuzziness(w: Any, eps: float = 1e-6):
         return a.sum() * 0.0
     mu = (a / top).clamp(eps, 1 - eps)
     return -(mu * mu.log() + (1 - mu) * (1 - mu).log()).mean()
+
+
+def fuzziness_eq9(weights: Any):
+    """Shen et al.'s fuzziness exactly as Eqs. 8–9 print it, over all weights as one vector.
+
+    ``ρ_i = 1 / (1 + e^{|w_i|})`` (Eq. 9) and ``F = −(1/N) Σ_i [ρ_i ln ρ_i + (1 − ρ_i) ln(1 − ρ_i)]``
+    (Eq. 8), where ``N`` is the number of entries of ``W_conv`` — every conv layer's weights
+    concatenated (``weights``: one tensor or a list of them).
+
+    Read literally, ``ρ_i ∈ (0, ½]``: ``ρ(0) = ½`` (not 1, as the text after Eq. 9 states), so
+    ``F`` is largest, ``ln 2``, when every weight is 0, and falls toward 0 only as every
+    ``|w_i| → ∞``. Minimising it pushes weights *outward*, not toward {0, max}; small random
+    initial weights give ``F ≈ ln 2 ≈ 0.693``, the ≈ 0.7 Fig. 5(b) reports at the start. The
+    repair that does reward the Min-Max property is :func:`fuzziness` (memberships
+    ``|w| / max|w|`` per layer).
+
+    >>> import torch
+    >>> round(float(fuzziness_eq9(torch.zeros(5))), 4)  # ρ = 1/2 everywhere: ln 2
+    0.6931
+    >>> round(float(fuzziness_eq9([torch.tensor([0.0]), torch.tensor([3.0])])), 4)  # (ln 2 + H(1/(1+e³))) / 2
+    0.442
+    """
+    import torch
+
+    ws = [weights] if isinstance(weights, torch.Tensor) else list(weights)
+    if not ws:
+        raise ValueError("fuzziness_eq9 needs at least one weight tensor")
+    a = torch.cat([w.abs().flatten() for w in ws])
+    if a.numel() == 0:
+        raise ValueError("fuzziness of an empty weight tensor is undefined")
+    log_rho = -torch.nn.functional.softplus(a)  # ln ρ = −ln(1 + e^{|w|}), stable for large |w|
+    log_1m = -torch.nn.functional.softplus(-a)  # ln(1 − ρ) = −ln(1 + e^{−|w|})
+    return -(log_rho.exp() * log_rho + log_1m.exp() * log_1m).mean()
+
+
+def model_fuzziness_eq9(model: Any) -> dict[str, float]:
+    """``{"fuzz_eq9": F}``: :func:`fuzziness_eq9` over all the model's conv weights (no gradients)."""
+    import torch
+
+    with torch.no_grad():
+        ws = conv_weights(model)
+        return {"fuzz_eq9": float(fuzziness_eq9(ws))} if ws else {}
 
 
 def layer_fuzziness(model: Any) -> dict[str, float]:

@@ -105,10 +105,11 @@ def test_protect_with_c_one_is_overall(batch):
     C1 = costs.load("protect:3,c=1", 10)
     assert np.array_equal(C1.values, costs.overall(10).values)
     C10 = costs.load("protect:3", 10)
-    assert C10.values[3, 5] == 10 and C10.values[5, 3] == 1 and C10.values[3, 3] == 0
-    _same(_loss_and_grads("csa", {"steps": 3}, x, y, cost=C1), _loss_and_grads("csa", {"steps": 3}, x, y, cost=costs.overall(10)))
-    a, _ = _loss_and_grads("csa", {"steps": 3}, x, y, cost=C10)
-    b, _ = _loss_and_grads("csa", {"steps": 3}, x, y, cost=C1)
+    assert C10.values[3, 5] == 10 and C10.values[5, 3] == 10 and C10.values[5, 4] == 1 and C10.values[3, 3] == 0
+    one = {"steps": 3, "update": "sum"}
+    _same(_loss_and_grads("csa", one, x, y, cost=C1), _loss_and_grads("csa", one, x, y, cost=costs.overall(10)))
+    a, _ = _loss_and_grads("csa", one, x, y, cost=C10)
+    b, _ = _loss_and_grads("csa", one, x, y, cost=C1)
     assert float(a) > float(b)
 
 
@@ -126,10 +127,46 @@ def test_expected_cost_and_kl_by_hand():
 
 def test_lam_zero_csa_is_clean_plus_adversarial_ce(batch):
     x, y = batch
-    la, _ = _loss_and_grads("csa", {"lam": 0.0, "steps": 3, "random_start": False}, x, y, cost=costs.load("protect:0", 10))
+    la, _ = _loss_and_grads("csa", {"lam": 0.0, "steps": 3, "random_start": False, "update": "sum"}, x, y,
+                            cost=costs.load("protect:0", 10))
     lb, _ = _loss_and_grads("pgd_at", {"steps": 3, "clean_weight": 1.0, "random_start": False}, x, y)
     # with λ = 0 CSA attacks and trains on the same CE objective as mixed adversarial training
     assert float(la) == pytest.approx(float(lb), rel=1e-5)
+
+
+def test_csa_algorithm1_two_updates_per_batch(tmp_path):
+    # Algorithm 1: adversarial examples from the weights before the batch (line 7), then a clean
+    # update (Stage 1) and an adversarial update (Stage 2). Replayed by hand with plain SGD.
+    from csr.data import subsample
+    from csr.train.trainer import _build
+
+    C = costs.load("protect:2", 10)
+    kw = {"steps": 2, "random_start": False, "lam": 1.0}
+    cfg = TrainConfig(dataset="digits", model="mnist_small", method="csa", method_kwargs=kw, epochs=1, n_train=20,
+                      batch_size=20, eps=0.1, optimizer="sgd", momentum=0.0, lr=0.1, cost_matrix=C.to_list(),
+                      progress=False, threads=1, select_metric="epoch")
+    run = train(cfg, runs_root=tmp_path)
+    splits = run.splits
+    x, y = subsample(splits.train, 20, seed=0).tensors
+    perm = torch.randperm(20, generator=torch.Generator().manual_seed(0 * 100_003 + 0))
+    x, y = x[perm], y[perm]
+    torch.manual_seed(0)
+    net = _build(cfg, splits, torch.device("cpu"))
+    Ct = C.tensor()
+    per_ex = lambda z: F.cross_entropy(z, y, reduction="none") + expected_cost(z, y, Ct)
+    x_adv = PGD(net, eps=0.1, steps=2, random_start=False)(x, y)  # CE, the paper's inner max
+    for inputs in (x, x_adv):
+        net.train()
+        loss = per_ex(net(inputs)).mean()
+        grads = torch.autograd.grad(loss, list(net.parameters()))
+        with torch.no_grad():
+            for p_, g in zip(net.parameters(), grads):
+                p_ -= 0.1 * g
+    for (name, a), b in zip(run.model.state_dict().items(), net.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-5), name
+    # the one-step variant lands elsewhere
+    other = train(TrainConfig(**{**cfg.__dict__, "method_kwargs": {**kw, "update": "sum"}}), runs_root=tmp_path)
+    assert not torch.allclose(list(other.model.parameters())[0], list(run.model.parameters())[0], atol=1e-5)
 
 
 def test_trades_break_leaves_nearly_clean_inputs(batch):
@@ -181,14 +218,31 @@ def test_layer_fuzziness_and_sorted_magnitudes():
     assert s["conv1"].shape == (36,) and s["conv1"][-1] == 1.0 and np.all(np.diff(s["conv1"]) >= 0)
 
 
+def test_eq9_fuzziness_closed_form_gradient_pushes_weights_outward():
+    from csr.metrics import fuzziness_eq9
+
+    w = torch.tensor([-2.0, -0.3, 0.0, 0.5, 4.0], requires_grad=True)
+    f = fuzziness_eq9(w)
+    rho = 1 / (1 + torch.exp(w.detach().abs()))
+    H = -(rho * rho.log() + (1 - rho) * (1 - rho).log())
+    assert float(f) == pytest.approx(float(H.mean()), rel=1e-6)
+    f.backward()
+    # dH/dρ = ln((1 − ρ)/ρ) = |w| and dρ/d|w| = −ρ(1 − ρ): dF/dw = −sign(w)·|w|·ρ(1 − ρ)/N
+    want = -torch.sign(w.detach()) * w.detach().abs() * rho * (1 - rho) / len(w)
+    assert torch.allclose(w.grad, want, atol=1e-7)
+    # so gradient descent grows every |w|: the literal Eq. 8 does not pull weights toward 0
+    assert bool((torch.sign(w.grad) == -torch.sign(w.detach()))[w.detach() != 0].all())
+    assert float(fuzziness_eq9(torch.zeros(3))) == pytest.approx(math.log(2))
+
+
 def test_cse_fuzziness_decreases_on_smoke_profile(tmp_path):
     from csr.profiles import settings_for
 
     P = settings_for("shen_cost_sensitive_classes", "smoke")
     common = dict(dataset=P["dataset"], model=P["model"], epochs=P["epochs"], n_train=P["n_train"], lr=P["lr"],
                   batch_size=P["batch_size"], progress=False, track=["fuzziness"], select_metric="epoch")
-    cse = train(TrainConfig(method="cse", cost_matrix="protect:0", method_kwargs={"gamma": P["gamma"]}, **common),
-                runs_root=tmp_path)
+    cse = train(TrainConfig(method="cse", cost_matrix="protect:0", method_kwargs={"gamma": P["gamma"], "regularizer": "minmax"},
+                            **common), runs_root=tmp_path)
     std = train(TrainConfig(method="standard", **common), runs_root=tmp_path)
     torch.manual_seed(0)
     from csr.train.trainer import _build
@@ -256,15 +310,15 @@ def test_per_class_attack_accuracy(digits_model):
 @pytest.mark.parametrize("method,kwargs", [
     ("trades", {"steps": 2}), ("trades_weighted", {"steps": 2}), ("trades_weighted", {"steps": 0}),
     ("pgd_weighted", {"steps": 2}), ("csa", {"steps": 2, "clean_epochs": 1}), ("csa", {"attack": "fgsm"}),
-    ("csa_l2", {"steps": 2}), ("cse", {}), ("cse", {"regularizer": "l1_l2"}), ("cse_adv", {"steps": 2}),
+    ("csa_l2", {"steps": 2}), ("cse", {}), ("cse", {"regularizer": "minmax"}), ("cse", {"regularizer": "l1_l2"}), ("cse_adv", {"steps": 2}),
 ])
 def test_every_method_trains(tmp_path, method, kwargs):
     spec = METHODS.get(method)
     cfg = TrainConfig(dataset="digits", model="mnist_small", method=method, method_kwargs=kwargs, epochs=2,
-                      n_train=200, eps=0.0 if not spec.adversarial else 0.1, progress=False, track=["fuzziness"],
+                      n_train=200, eps=0.0 if not spec.adversarial else 0.1, progress=False, track=["fuzziness", "fuzziness_eq9"],
                       cost_matrix="protect:2" if spec.needs_cost else None)
     r = train(cfg, runs_root=tmp_path)
-    assert len(r.history) == 2 and {"fuzz_conv1", "fuzz_conv2"} <= set(r.history.columns)
+    assert len(r.history) == 2 and {"fuzz_conv1", "fuzz_conv2", "fuzz_eq9"} <= set(r.history.columns)
     assert np.isfinite(r.history["train_loss"]).all()
 
 

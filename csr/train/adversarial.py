@@ -19,12 +19,14 @@ protected class's errors cost ``c``, every other error 1; our convention is ``C[
 
 * ``csa`` — eq. 6: ``L(x) = CE(f(x), y) + λ·E_cost(x)``, ``E_cost(x) = Σ_j softmax_j(f(x))·C[y, j]``
   (the expected cost of the prediction), on the clean batch and on ``x'`` from an FGSM or PGD
-  attack on ``L`` itself (Algorithm 1's clean-then-adversarial stages, one step on their sum);
-  the first ``clean_epochs`` epochs train on clean inputs only.
+  attack on CE (``attack_loss="ce"``; ``"train"`` attacks ``L`` itself, as the authors' code);
+  Algorithm 1's two updates per batch, clean then adversarial (``update="two_step"``; ``"sum"``
+  takes one step on their sum); the first ``clean_epochs`` epochs train on clean inputs only.
 * ``csa_l2`` — eq. 7's ablation: ``csa`` plus ``l2·Σ‖W_conv‖²`` (the conv weights' squared norm).
-* ``cse`` — eq. 10: ``CE(f(x), y) + λ·E_cost(x) + γ·Σ_layers Fuzziness(W_conv)`` on clean inputs
-  (:func:`csr.metrics.fuzziness`), no adversarial examples. ``regularizer="l1_l2"`` swaps in
-  the authors' code's ``‖W‖₁ − ‖W‖₂`` per conv layer.
+* ``cse`` — eq. 10: ``CE(f(x), y) + λ·E_cost(x) + γ·Fuzziness(W_conv)`` on clean inputs, no
+  adversarial examples; ``regularizer`` (:data:`REGULARIZERS`): ``"eq9"`` Eqs. 8–9 as printed
+  (default), ``"minmax"`` the repair (:func:`csr.metrics.fuzziness` per layer), ``"l1_l2"`` the
+  authors' code's ``‖W‖₁ − ‖W‖₂`` per conv layer.
 * ``cse_adv`` — the ``cse`` loss on clean and PGD examples (CSE+ADV).
 
 Example
@@ -45,10 +47,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..attacks import FGSM, PGD, MarginPGD, _model_mode, margin_weights
-from ..metrics import conv_weights, fuzziness
-from .methods import MethodContext, register_method
+from ..metrics import conv_weights, fuzziness, fuzziness_eq9
+from .methods import MethodContext, Stages, register_method
 
-__all__ = ["expected_cost", "kl_per_example", "trades_start", "TradesAttack"]
+__all__ = ["expected_cost", "kl_per_example", "trades_start", "TradesAttack", "REGULARIZERS"]
 
 
 def _acc(logits: Tensor, y: Tensor) -> float:
@@ -160,16 +162,18 @@ def pgd_weighted(model: nn.Module, x: Tensor, y: Tensor, ctx: MethodContext):
 
 # ------------------------------------------------------------------------------------ Shen et al.
 def _shen_regularizer(model: nn.Module, k: dict) -> tuple[Tensor | None, dict[str, float]]:
-    """γ·(fuzziness or the authors' code's ‖W‖₁ − ‖W‖₂) and l2·Σ‖W‖² over the conv weights."""
+    """γ·(a fuzziness of the conv weights, or the authors' code's ‖W‖₁ − ‖W‖₂) and l2·Σ‖W‖²."""
     terms, stats = [], {}
     ws = conv_weights(model)
     if k.get("gamma"):
-        if k["regularizer"] == "fuzziness":
+        if k["regularizer"] == "eq9":
+            r = fuzziness_eq9(ws)
+        elif k["regularizer"] == "minmax":
             r = sum(fuzziness(w) for w in ws)
         elif k["regularizer"] == "l1_l2":
             r = sum(w.abs().sum() - w.pow(2).sum().sqrt() for w in ws)
         else:
-            raise ValueError(f"unknown regularizer {k['regularizer']!r}; known: fuzziness, l1_l2")
+            raise ValueError(f"unknown regularizer {k['regularizer']!r}; known: {', '.join(REGULARIZERS)}")
         terms.append(k["gamma"] * r)
         stats[k["regularizer"]] = float(r.detach())
     if k.get("l2"):
@@ -180,12 +184,15 @@ def _shen_regularizer(model: nn.Module, k: dict) -> tuple[Tensor | None, dict[st
 
 
 def _shen_loss(model: nn.Module, x: Tensor, y: Tensor, ctx: MethodContext, adversarial: bool):
-    """Σ over the stage's inputs of CE + λ·E_cost, plus the weight regulariser.
+    """CE + λ·E_cost over the stage's inputs, plus the weight regulariser.
 
-    Adversarial stage (epochs ≥ ``clean_epochs``): ``x'`` maximises the same per-example loss
-    (FGSM or PGD, as the authors' code attacks with the training loss) and the loss is
-    ``clean_weight·L(x) + L(x')`` — their Algorithm 1 takes a clean and then an adversarial step
-    on every batch; here the two are one step on the sum.
+    Adversarial stage (epochs ≥ ``clean_epochs``): ``x'`` comes from an FGSM or PGD attack on the
+    current weights that maximises ``attack_loss`` — ``"ce"``: L alone (Eqs. 4–6 put the max on
+    L; the default), ``"train"``: the whole per-example training loss, as the authors' code.
+    ``update="two_step"`` (Algorithm 1, the default): the adversarial examples are drawn first
+    (line 7), then one update on the clean batch (Stage 1) and one on the adversarial batch
+    (Stage 2), each minimising the full loss; ``update="sum"``: one update on
+    ``clean_weight·L(x) + L(x')``.
     """
     k = ctx.kwargs
     C = ctx.cost_tensor(x.device)
@@ -193,31 +200,52 @@ def _shen_loss(model: nn.Module, x: Tensor, y: Tensor, ctx: MethodContext, adver
     def per_example(logits: Tensor, labels: Tensor) -> Tensor:
         return F.cross_entropy(logits, labels, reduction="none") + k["lam"] * expected_cost(logits, labels, C)
 
-    logits = model(x)
-    loss = per_example(logits, y).mean()
-    stats = {"acc": _acc(logits, y), "expected_cost": expected_cost(logits, y, C).mean().item()}
-    if adversarial and ctx.epoch >= k["clean_epochs"]:
-        a = k["attack"]
-        if a == "fgsm":
-            attack = FGSM(model, eps=ctx.eps, norm=ctx.norm, loss=per_example, eval_mode=k["eval_mode"])
-        elif a == "pgd":
-            attack = PGD(model, eps=ctx.eps, steps=k["steps"], alpha=k["step_size"] or None, norm=ctx.norm,
-                         loss=per_example, random_start=k["random_start"], eval_mode=k["eval_mode"])
-        else:
-            raise ValueError(f"unknown inner attack {a!r}; known: fgsm, pgd")
-        logits_adv = model(attack(x, y))
-        loss = k["clean_weight"] * loss + per_example(logits_adv, y).mean()
-        stats["adv_acc"] = _acc(logits_adv, y)
-        stats["adv_expected_cost"] = expected_cost(logits_adv, y, C).mean().item()
-    reg, reg_stats = _shen_regularizer(model, k)
-    if reg is not None:
-        loss = loss + reg
-    return loss, {**stats, **reg_stats}
+    stats: dict[str, float] = {}
+
+    def stage(inputs: Tensor, prefix: str, weight: float = 1.0) -> Tensor:
+        logits = model(inputs)
+        loss = weight * per_example(logits, y).mean()
+        stats[f"{prefix}acc"] = _acc(logits, y)
+        stats[f"{prefix}expected_cost"] = expected_cost(logits, y, C).mean().item()
+        return loss
+
+    def regularised(loss: Tensor) -> Tensor:
+        reg, reg_stats = _shen_regularizer(model, k)
+        stats.update(reg_stats)
+        return loss if reg is None else loss + reg
+
+    if not (adversarial and ctx.epoch >= k["clean_epochs"]):
+        return regularised(stage(x, "")), stats
+    if k["attack_loss"] == "ce":
+        attack_loss = "ce"
+    elif k["attack_loss"] == "train":
+        attack_loss = per_example
+    else:
+        raise ValueError(f"unknown attack_loss {k['attack_loss']!r}; known: ce, train")
+    a = k["attack"]
+    if a == "fgsm":
+        attack = FGSM(model, eps=ctx.eps, norm=ctx.norm, loss=attack_loss, eval_mode=k["eval_mode"])
+    elif a == "pgd":
+        attack = PGD(model, eps=ctx.eps, steps=k["steps"], alpha=k["step_size"] or None, norm=ctx.norm,
+                     loss=attack_loss, random_start=k["random_start"], eval_mode=k["eval_mode"])
+    else:
+        raise ValueError(f"unknown inner attack {a!r}; known: fgsm, pgd")
+    x_adv = attack(x, y)
+    if k["update"] == "two_step":
+        return Stages([lambda: regularised(stage(x, "")), lambda: regularised(stage(x_adv, "adv_"))]), stats
+    if k["update"] != "sum":
+        raise ValueError(f"unknown update {k['update']!r}; known: two_step, sum")
+    return regularised(stage(x, "", k["clean_weight"]) + stage(x_adv, "adv_")), stats
 
 
 _SHEN = {"lam": 1.0, "attack": "pgd", "steps": 10, "step_size": 0.0, "random_start": True, "clean_epochs": 0,
-         "clean_weight": 1.0, "eval_mode": True}
-_FUZZ = {"gamma": 1.0, "regularizer": "fuzziness"}
+         "clean_weight": 1.0, "eval_mode": True, "update": "two_step", "attack_loss": "ce"}
+#: CSE's weight regularisers: ``eq9`` — Eqs. 8–9 as printed (:func:`csr.metrics.fuzziness_eq9`,
+#: all conv weights as one vector; the default); ``minmax`` — our repair, the fuzziness of the
+#: memberships |w|/max|w| summed over the conv layers (:func:`csr.metrics.fuzziness`), which is
+#: 0 exactly at the Min-Max property; ``l1_l2`` — the authors' code's ‖W‖₁ − ‖W‖₂ per layer.
+REGULARIZERS = ("eq9", "minmax", "l1_l2")
+_FUZZ = {"gamma": 1.0, "regularizer": "eq9"}
 
 
 @register_method("csa", defaults=dict(_SHEN), needs_cost=True, adversarial=True)

@@ -28,12 +28,21 @@ from ..costs import CostMatrix
 from ..registry import Registry
 
 __all__ = [
+    "Stages",
     "MethodContext",
     "MethodSpec",
     "METHODS",
     "register_method",
     "cost_sensitive_penalty",
 ]
+
+
+class Stages(tuple):
+    """A method's loss as several optimiser updates on one batch: zero-argument callables, each
+    returning the loss of its stage computed with the model as the previous stages left it. The
+    trainer runs them in order, one ``backward`` and one ``step`` each (Shen et al.'s
+    Algorithm 1: a clean update, then an adversarial one). The batch's reported loss is the sum
+    of the stages' losses."""
 
 
 @dataclass

@@ -41,19 +41,20 @@ import torch.nn.functional as F
 from .. import costs as costs_mod
 from ..augment import AUGMENTATIONS, augment_batch
 from ..data import DATASETS, Splits, load_dataset, subsample
-from ..metrics import layer_fuzziness
+from ..metrics import layer_fuzziness, model_fuzziness_eq9
 from ..models import MODELS, build_model
 from ..registry import Registry
 from .. import store
 from ..utils import batched, config_hash, environment, resolve_device, runs_dir, seed_everything, to_jsonable
-from .methods import METHODS, MethodContext
+from .methods import METHODS, MethodContext, Stages
 
 __all__ = ["TrainConfig", "RunResult", "TRACKERS", "train", "load_run", "lr_at", "eps_at"]
 
 #: Per-epoch statistics of the model itself (``fn(model) -> {column: float}``), named in
 #: ``TrainConfig.track``; their columns join ``metrics.csv``.
 TRACKERS: Registry[Callable[[nn.Module], dict[str, float]]] = Registry("tracker")
-TRACKERS.register("fuzziness", layer_fuzziness)
+TRACKERS.register("fuzziness", layer_fuzziness)  # the Min-Max repair, per conv layer
+TRACKERS.register("fuzziness_eq9", model_fuzziness_eq9)  # Eqs. 8-9 as printed, all conv weights
 
 _OPTIMIZERS = ("sgd", "adam")
 _SCHEDULES = ("constant", "step", "multistep", "cosine")
@@ -400,16 +401,21 @@ def _train(cfg: TrainConfig, threads: int, splits: Splits | None, runs_root: str
             ctx.epoch, ctx.step = epoch, epoch * steps_per_epoch + b
             model.train()
             loss, stats = spec.fn(model, xb, yb, ctx)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"{cfg.method}: non-finite loss at epoch {epoch + 1}, batch {b}")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.clip_grad:
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
-            opt.step()
+            stages = list(loss) if isinstance(loss, Stages) else [lambda loss=loss: loss]
+            total = 0.0
+            for stage in stages:
+                stage_loss = stage()
+                if not torch.isfinite(stage_loss):
+                    raise FloatingPointError(f"{cfg.method}: non-finite loss at epoch {epoch + 1}, batch {b}")
+                opt.zero_grad(set_to_none=True)
+                stage_loss.backward()
+                if cfg.clip_grad:
+                    nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
+                opt.step()
+                total += stage_loss.item()
             k = len(yb)
             seen += k
-            sums["train_loss"] = sums.get("train_loss", 0.0) + loss.item() * k
+            sums["train_loss"] = sums.get("train_loss", 0.0) + total * k
             for key, v in stats.items():
                 sums[f"train_{key}"] = sums.get(f"train_{key}", 0.0) + float(v) * k
         row: dict[str, Any] = {"epoch": epoch + 1, "lr": lr, "eps": eps_at(cfg, epoch, 1.0)}
