@@ -198,13 +198,18 @@ def _cifar_large(input_shape, num_classes) -> list[nn.Module]:
 # LeNet
 # --------------------------------------------------------------------------------------------
 @MODELS.register("lenet")
-def _lenet(input_shape, num_classes) -> list[nn.Module]:
-    """LeNet-5 style: conv6 5×5 p2, ReLU, maxpool2, conv16 5×5, ReLU, maxpool2, fc120, fc84, fc m.
+def _lenet(input_shape, num_classes, pad1: int = 2) -> list[nn.Module]:
+    """LeNet-5 style: conv6 5×5 (padding ``pad1``), ReLU, maxpool2, conv16 5×5, ReLU, maxpool2,
+    fc120, fc84, fc m.
 
-    The second convolution is padded (p2) when the input is too small for a valid one (8×8).
+    ``pad1=2`` keeps the input size (Shen et al.'s MNIST LeNet, "the padding is set to 2");
+    ``pad1=0`` is their CIFAR-10 LeNet ("it does not need padding"). The second convolution is
+    padded (p2) when the input is too small for a valid one (8×8).
     """
     c, h, w = _image_shape("lenet", input_shape)
-    h1, w1 = h // 2, w // 2  # conv1 keeps the size (pad 2), then pool
+    if not isinstance(pad1, int) or isinstance(pad1, bool) or pad1 < 0:
+        raise ValueError(f"model 'lenet': pad1 must be an integer >= 0, got {pad1!r}")
+    h1, w1 = (h + 2 * pad1 - 4) // 2, (w + 2 * pad1 - 4) // 2
     if h1 < 1 or w1 < 1:
         raise ValueError(f"model 'lenet': input_shape {input_shape} is too small")
     pad2 = 0 if min(h1, w1) - 4 >= 2 else 2
@@ -212,7 +217,7 @@ def _lenet(input_shape, num_classes) -> list[nn.Module]:
     if h2 < 1 or w2 < 1:
         raise ValueError(f"model 'lenet': input_shape {input_shape} is too small")
     return [
-        nn.Conv2d(c, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(c, 6, 5, padding=pad1), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(6, 16, 5, padding=pad2), nn.ReLU(), nn.MaxPool2d(2),
         nn.Flatten(),
         nn.Linear(16 * h2 * w2, 120), nn.ReLU(),

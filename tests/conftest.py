@@ -102,15 +102,37 @@ def write_fake_cifar10(root: Path, n_train: int = 60, n_test: int = 20, seed: in
     return root
 
 
+def write_fake_cifar100(root: Path, n_train: int = 300, n_test: int = 200, seed: int = 0) -> Path:
+    """CIFAR-100 python files (``cifar-100-python/train``, ``test``, ``meta``: pickled dicts of uint8
+    (N, 3072) rows, ``fine_labels`` cycling 0..99 and ``coarse_labels``); returns ``root``."""
+    import pickle
+
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    folder = root / "cifar-100-python"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, n in (("train", n_train), ("test", n_test)):
+        fine = [k % 100 for k in range(n)]
+        d = {"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), "fine_labels": fine,
+             "coarse_labels": [f // 5 for f in fine], "filenames": [f"{name}_{k}.png" for k in range(n)]}
+        (folder / name).write_bytes(pickle.dumps(d))
+    meta = {"fine_label_names": [f"class_{i}" for i in range(100)], "coarse_label_names": [f"super_{i}" for i in range(20)]}
+    (folder / "meta").write_bytes(pickle.dumps(meta))
+    return root
+
+
 @pytest.fixture
 def fake_torchvision(tmp_path, monkeypatch):
-    """A data folder with small generated MNIST and CIFAR-10 files, set as ``CSR_DATA_DIR`` (runs
-    go to a fresh ``CSR_RUNS_DIR``); torchvision's md5 check of the CIFAR files is bypassed."""
+    """A data folder with small generated MNIST, CIFAR-10 and CIFAR-100 files, set as
+    ``CSR_DATA_DIR`` (runs go to a fresh ``CSR_RUNS_DIR``); torchvision's md5 check of the CIFAR
+    files is bypassed."""
     import torchvision.datasets.cifar as tv_cifar
 
     root = tmp_path / "data"
     write_fake_mnist(root)
     write_fake_cifar10(root)
+    write_fake_cifar100(root)
     monkeypatch.setenv("CSR_DATA_DIR", str(root))
     monkeypatch.setenv("CSR_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setattr(tv_cifar.CIFAR10, "_check_integrity", lambda self: True)

@@ -4,6 +4,7 @@ schedules, selection rule and α, one epoch each, so the path cannot rot unseen.
 from __future__ import annotations
 
 import pytest
+import torch
 
 from csr.profiles import setup
 from csr.studies.zhang_evans_2019 import CIFAR_LABELS, ZhangEvans
@@ -164,3 +165,54 @@ def test_cs_smoothing_gpu_ham10000_table3(fake_image_folders):
     assert cfgs["cohen_r"].method_kwargs["alpha"] == 1.1 and cfgs["cs_macer"].augment is None
     n_sensitive = int(study.certificate(study.run("macer", 0.5), HAM_TASK).sensitive.sum())
     assert n_sensitive == 4  # the test folder's mel + bcc images
+
+
+# --- Shen et al.: MNIST (Table II), CIFAR-10 (Table III), CIFAR-100 with ResNet18 (Table IV) -----
+_SHEN_CUT = dict(epochs=1, train_steps=1, eval_steps=2, cw=dict(c=0.1, steps=2, binary_search_steps=1, lr=0.01),
+                 device="cpu", verbose=False)
+
+
+def _shen_table_path(dataset, protected, table, model, optimizer, **cut):
+    from csr.studies.shen_cost_sensitive_classes import Shen
+
+    S = setup("shen_cost_sensitive_classes", profile="gpu", dataset=dataset, protected=protected, **_SHEN_CUT, **cut)
+    study = Shen(S)
+    assert study.paper_table_name == table and S.settings["model"] == model
+    H = study.all_hits(track=("fuzziness", "fuzziness_eq9"))
+    runs = study.models(protected[0], track=("fuzziness", "fuzziness_eq9"))
+    cfg = runs["CSA"].config
+    assert (cfg.optimizer, cfg.batch_size, cfg.method_kwargs["update"], cfg.method_kwargs["attack_loss"]) == (
+        optimizer, 256, "two_step", "ce")
+    assert runs["CSE"].config.method_kwargs["regularizer"] == "eq9"
+    assert {"fuzz_eq9", "val_pgd_acc"} <= set(runs["CSE"].history.columns)
+    t = study.vs_paper(H)
+    assert len(t) == 6 * 6 and all(c in t.columns for c in (f"p={p}" for p in protected))
+    claims = study.claims(H)
+    assert set(claims["holds here?"]) <= {"yes", "no", "not resolved"}
+    return S, study, t, cfg
+
+
+def test_shen_gpu_mnist(fake_torchvision):
+    S, study, t, cfg = _shen_table_path("mnist", [1], "table_2", "lenet", "sgd")
+    assert (cfg.lr, cfg.momentum, cfg.epochs, cfg.method_kwargs["steps"]) == (0.01, 0.95, 1, 1)
+    assert S.settings["cw"]["c"] == 0.1  # overridden; the profile's is Advertorch's 1e-3
+    assert study.profiles["gpu"]["cw"] == dict(c=1e-3, steps=10_000, binary_search_steps=9, lr=0.01)
+    assert t.loc[("PGD", "CSE+ADV"), "p=1"].startswith("0.955 / ")  # Table II, PGD, CSE+ADV, O_1
+
+
+def test_shen_gpu_cifar10_lenet_without_padding(fake_torchvision):
+    S, study, t, cfg = _shen_table_path("cifar10", [0, 5], "table_3", "lenet", "adam")
+    assert (cfg.lr, cfg.lr_schedule, cfg.lr_step, cfg.lr_gamma, cfg.model_kwargs) == (0.01, "step", 10, 0.5, {"pad1": 0})
+    assert cfg.eps == pytest.approx(8 / 255) and cfg.method_kwargs["clean_epochs"] == 0
+    first = next(m for m in study.models(0)["STD"].model.modules() if isinstance(m, torch.nn.Conv2d))
+    assert first.padding == (0, 0) and first.in_channels == 3
+    assert t.loc[("CW", "STD"), "p=0"].startswith("0.000 / ")  # Table III's all-zero CW rows
+    assert t.loc[("CW", "STD"), "p=5"].startswith("— / ")  # the paper prints no CW cell for p >= 5
+
+
+def test_shen_gpu_cifar100_resnet18(fake_torchvision):
+    # 100 training images (one per class): ResNet18's six models stay within a minute on a CPU
+    S, study, t, cfg = _shen_table_path("cifar100", [21], "table_4", "resnet18", "sgd", n_train=100)
+    assert (cfg.lr, cfg.lr_step, cfg.lr_gamma) == (0.1, 60, 0.5) and S.splits.num_classes == 100
+    assert S.settings["protected"] == [21]
+    assert t.loc[("FGSM", "CSE+ADV"), "p=21"].startswith("0.007 / ")  # Table IV, FGSM, CSE+Adv, O_21

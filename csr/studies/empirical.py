@@ -28,7 +28,8 @@ class EmpiricalStudy(Study):
     """Training and attack evaluation for a notebook :class:`~csr.profiles.Setup` ``S``.
 
     Profile keys used: dataset, model, epochs, batch_size, lr, n_train, eps, train_steps,
-    eval_steps, eps_l2 (BIM-ℓ2), seed, device, threads.
+    eval_steps, eps_l2 (BIM-ℓ2), seed, device, threads; optionally optimizer, momentum,
+    weight_decay, lr_schedule, lr_step, lr_gamma (the trainer's defaults when absent).
     """
 
     # --- training ---------------------------------------------------------------------------
@@ -49,14 +50,20 @@ class EmpiricalStudy(Study):
         return TrainConfig(
             **self.common(), method=method, method_kwargs=kw,
             cost_matrix=None if cost is None else self.cost(cost).to_list(),
-            epochs=P["epochs"], batch_size=P["batch_size"], optimizer="adam", lr=P["lr"], n_train=P["n_train"],
+            epochs=P["epochs"], batch_size=P["batch_size"], optimizer=P.get("optimizer", "adam"), lr=P["lr"],
+            momentum=float(P.get("momentum", 0.9)), weight_decay=float(P.get("weight_decay", 0.0)),
+            lr_schedule=P.get("lr_schedule", "constant"), lr_step=int(P.get("lr_step", 10)),
+            lr_gamma=float(P.get("lr_gamma", 0.5)), n_train=P["n_train"],
             eps=P["eps"] if spec.adversarial else 0.0,
             eps_warmup_epochs=P.get("eps_warmup_epochs", 0) if spec.adversarial else 0,
             select_metric="epoch", track=list(track), val_attack=va,
         )
 
-    def run(self, method: str, cost: Any = None, **kw: Any) -> RunResult:
-        return self.train(self.config(method, cost, **kw))
+    def run(self, method: str, cost: Any = None, *, seed: int | None = None, **kw: Any) -> RunResult:
+        cfg = self.config(method, cost, **kw)
+        if seed is not None:
+            cfg.seed = int(seed)
+        return self.train(cfg)
 
     # --- evaluation -------------------------------------------------------------------------
     def attacks(self, model: nn.Module) -> dict[str, Attack]:
