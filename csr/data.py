@@ -25,6 +25,9 @@ name                      source                      train / val / test
 ``ham10000``              ``ham10000/{train,test}``    90 / 10 % of train (stratified) /
                           ImageFolder, 3×299×299,      test folder (the authors' 80 / 20 %:
                           binary benign / malignant    :func:`write_ham10000_folders`)
+``tiny_imagenet``         ``tiny-imagenet-200`` (the   90 / 10 % of train (stratified) /
+                          official zip), 3×64×64,      the official labelled val (10,000)
+                          200 classes
 ========================  ==========================  =====================================
 
 The first three need no files and are what the tests and small notebook profiles use. The
@@ -69,6 +72,8 @@ __all__ = [
     "FASHION_MNIST_NAMES",
     "CIFAR10_NAMES",
     "IMAGE_FOLDERS",
+    "LOCAL_IMAGE_DATASETS",
+    "TINY_IMAGENET_FOLDER",
     "ImageFolderSpec",
     "IMAGENETTE_WNIDS",
     "IMAGENETTE_NAMES",
@@ -369,9 +374,11 @@ def is_available(name: str, root: str | Path | None = None) -> bool:
     True
     """
     DATASETS.get(name)
-    if name not in TORCHVISION_FILES and name not in IMAGE_FOLDERS:
+    if name not in TORCHVISION_FILES and name not in LOCAL_IMAGE_DATASETS:
         return True
     r = Path(root).expanduser() if root is not None else data_dir()
+    if name == "tiny_imagenet":
+        return not _tiny_missing(r / TINY_IMAGENET_FOLDER)
     if name in IMAGE_FOLDERS:
         return _image_folder(name, r)[0] is not None
     return not _missing_files(name, r)
@@ -729,6 +736,93 @@ def _load_ham10000(root: Path, download: bool, seed: int, val_fraction: float | 
 DATASETS.register("imagenette", _load_imagenette)
 DATASETS.register("ham10000", _load_ham10000)
 
+#: Tiny ImageNet's folder under ``root`` (the unpacked ``tiny-imagenet-200.zip``)
+TINY_IMAGENET_FOLDER = "tiny-imagenet-200"
+
+
+def _tiny_missing(base: Path) -> list[str]:
+    """What the official Tiny ImageNet layout lacks under ``base`` (empty when complete)."""
+    need = ["wnids.txt", "train/", "val/images/", "val/val_annotations.txt"]
+    missing = [f"{base.name}/{n}" for n in need if not (base / n.rstrip("/")).exists()]
+    if not missing:
+        wnids = (base / "wnids.txt").read_text().split()
+        missing = [f"{base.name}/train/{w}/images/" for w in wnids if not (base / "train" / w / "images").is_dir()]
+    return missing
+
+
+def _load_tiny_imagenet(root: Path, download: bool, seed: int, val_fraction: float | None = None,
+                        resolution: int | None = None) -> Splits:
+    """Tiny ImageNet (Le & Yang, 2015; Zeng et al.'s Tables 3 and 5) from the official layout
+    ``<root>/tiny-imagenet-200/``: ``wnids.txt`` (the 200 classes), ``train/<wnid>/images/*.JPEG``
+    (500 each), ``val/images/*.JPEG`` labelled by ``val/val_annotations.txt`` (file, wnid, box;
+    10,000 images), ``words.txt`` (names; optional). The unlabelled ``test`` folder is not used.
+
+    Labels: the wnids in sorted order (as ``torchvision.datasets.ImageFolder`` numbers the
+    ``train`` folders). The official val images are the test split; ``val_fraction`` (default
+    0.1, stratified by class, seeded) of the training images the validation split. Resolution:
+    the native 3 × 64 × 64 (``resolution`` resizes the shorter side and centre-crops). Memory:
+    float32 at 64 px is ≈ 5.4 GB for all 110,000 images.
+    """
+    base = root / TINY_IMAGENET_FOLDER
+    missing = _tiny_missing(base)
+    if missing:
+        shown = "\n".join(f"  {m}" for m in missing[:12]) + (
+            f"\n  ... and {len(missing) - 12} more" if len(missing) > 12 else "")
+        raise DatasetNotFoundError(
+            f"dataset 'tiny_imagenet' not found in folder {str(root)!r}: it expects the official layout "
+            f"{TINY_IMAGENET_FOLDER}/{{wnids.txt, train/<wnid>/images/*.JPEG, val/images/*.JPEG, "
+            f"val/val_annotations.txt}}; missing:\n{shown}\nThere is no automatic download for 'tiny_imagenet' "
+            f"(download=True does not fetch it): get tiny-imagenet-200.zip (http://cs231n.stanford.edu/"
+            f"tiny-imagenet-200.zip) and unpack it in that folder, or point CSR_DATA_DIR (or root=...) at a "
+            f"folder that already holds it.")
+    wnids = sorted(set((base / "wnids.txt").read_text().split()))
+    index = {w: i for i, w in enumerate(wnids)}
+    names = {}
+    if (base / "words.txt").exists():
+        for line in (base / "words.txt").read_text().splitlines():
+            if "\t" in line:
+                w, text = line.split("\t", 1)
+                names[w] = text.split(",")[0].strip()
+    tr_paths: list[Path] = []
+    tr_y: list[int] = []
+    for w in wnids:
+        files = _list_images(base / "train" / w / "images")
+        tr_paths += files
+        tr_y += [index[w]] * len(files)
+    te_paths: list[Path] = []
+    te_y: list[int] = []
+    for k, line in enumerate((base / "val" / "val_annotations.txt").read_text().splitlines()):
+        if not line.strip():
+            continue
+        parts = line.split("\t")
+        if len(parts) < 2 or parts[1] not in index:
+            raise ValueError(f"{str(base / 'val' / 'val_annotations.txt')!r} line {k + 1}: expected "
+                             f"'<file>\\t<wnid>...' with a wnid of wnids.txt, got {line[:80]!r}")
+        te_paths.append(base / "val" / "images" / parts[0])
+        te_y.append(index[parts[1]])
+    if not tr_paths or not te_paths:
+        raise DatasetNotFoundError(f"no images in {str(base / 'train')!r} or {str(base / 'val' / 'images')!r}")
+    tr_folder, te_folder = np.asarray(tr_y, dtype=np.int64), np.asarray(te_y, dtype=np.int64)
+    f = DEFAULT_IMAGE_FOLDER_VAL_FRACTION if val_fraction is None else float(val_fraction)
+    va, tr = _stratified_split(tr_folder, (f, 1.0 - f), seed)
+    if len(va) == 0 or len(tr) == 0:
+        raise ValueError(f"dataset 'tiny_imagenet': val_fraction={f} of the {len(tr_paths)} training images "
+                         f"leaves an empty {'validation' if len(va) == 0 else 'training'} split")
+    res = 64 if resolution is None else int(resolution)
+    x_tr = _decode_images(tr_paths, res, res)
+    x_te = _decode_images(te_paths, res, res)
+
+    def ds(x: np.ndarray, y: np.ndarray) -> TensorDataset:
+        return _tensor_ds(torch.from_numpy(x).to(torch.float32).div_(255.0), y)
+
+    return _assemble("tiny_imagenet", ds(x_tr[tr], tr_folder[tr]), ds(x_tr[va], tr_folder[va]),
+                     ds(x_te, te_folder), [names.get(w, w) for w in wnids])
+
+
+DATASETS.register("tiny_imagenet", _load_tiny_imagenet)
+#: every dataset read from local image files (``resolution`` and ``val_fraction`` apply)
+LOCAL_IMAGE_DATASETS = frozenset(IMAGE_FOLDERS) | {"tiny_imagenet"}
+
 
 def write_ham10000_folders(
     images: str | Path | Sequence[str | Path],
@@ -845,16 +939,16 @@ def load_dataset(
     if val_fraction is not None:
         if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0 < val_fraction < 1:
             raise ValueError(f"val_fraction must be a number strictly between 0 and 1, got {val_fraction!r}")
-        if name not in TORCHVISION_FILES and name not in IMAGE_FOLDERS:
+        if name not in TORCHVISION_FILES and name not in LOCAL_IMAGE_DATASETS:
             raise ValueError(f"val_fraction applies to the torchvision datasets ({', '.join(sorted(TORCHVISION_FILES))}) "
-                             f"and the image-folder ones ({', '.join(sorted(IMAGE_FOLDERS))}); "
+                             f"and the image-folder ones ({', '.join(sorted(LOCAL_IMAGE_DATASETS))}); "
                              f"{name!r} has fixed 60/20/20 % splits")
         kwargs["val_fraction"] = float(val_fraction)
     if resolution is not None:
         if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)) or resolution < 1:
             raise ValueError(f"resolution must be a positive integer, got {resolution!r}")
-        if name not in IMAGE_FOLDERS:
-            raise ValueError(f"resolution applies to the image-folder datasets ({', '.join(sorted(IMAGE_FOLDERS))}); "
+        if name not in LOCAL_IMAGE_DATASETS:
+            raise ValueError(f"resolution applies to the image-folder datasets ({', '.join(sorted(LOCAL_IMAGE_DATASETS))}); "
                              f"{name!r} has a fixed input shape")
         kwargs["resolution"] = int(resolution)
     return loader(root_path, download, seed, **kwargs)

@@ -22,7 +22,7 @@ from csr.data import (
 
 IN_PACKAGE = ["mnist5k", "digits", "toy3"]
 FILE_BACKED = ["mnist", "fashion_mnist", "cifar10", "cifar100"]
-IMAGE_FOLDERS = ["imagenette", "ham10000"]  # tests/test_data_imagefolder.py
+IMAGE_FOLDERS = ["imagenette", "ham10000", "tiny_imagenet"]  # tests/test_data_imagefolder.py
 PAIRS = ["mnist5k_49", "mnist5k_49_u30", "mnist5k_01", "mnist5k_01_u30"]  # Terzi et al.'s binary tasks
 
 EXPECTED = {
