@@ -26,6 +26,12 @@ def test_profiles_follow_the_paper():
     assert cpu["seeds"] == [0, 1, 2] and cpu["rule"] == "paper"
     with pytest.raises(ValueError, match="parameter 'rule' must be one of sound, paper"):
         SmoothingStudy.settings("smoke", rule="loose")
+    with pytest.raises(ValueError, match="parameter 'augment' must be one of crop_flip, flip, resized_crop_flip"):
+        SmoothingStudy.settings("gpu", augment="cutout")
+    gpu = SmoothingStudy.settings("gpu")
+    assert (gpu["optimizer"], gpu["momentum"], gpu["weight_decay"], gpu["augment"], gpu["lam"], gpu["k"]) == (
+        "sgd", 0.9, 5e-4, "crop_flip", 3.0, 16)
+    assert SmoothingStudy.settings("gpu", dataset="ham10000")["tasks"] == ["single_pair:1,0"]
 
 
 def test_table_runs_and_seeds(study):

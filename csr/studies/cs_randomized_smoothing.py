@@ -206,6 +206,11 @@ class SmoothingStudy(Study):
         check_numbers("'eps_list'", out["eps_list"], lambda e: np.isfinite(e) and e >= 0, "finite numbers >= 0")
         if out.get("rule", "paper") not in RULES:
             raise ParameterError(f"parameter 'rule' must be one of {', '.join(RULES)}, got {out['rule']!r}")
+        from ..augment import AUGMENTATIONS
+
+        if out.get("augment") is not None and out["augment"] not in AUGMENTATIONS:
+            raise ParameterError(f"parameter 'augment' must be one of {', '.join(AUGMENTATIONS.names())} or None, "
+                                 f"got {out['augment']!r}")
 
     def __init__(self, S: Any, user_picked_model: bool = False):
         super().__init__(S, user_picked_model)
