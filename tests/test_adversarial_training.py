@@ -225,7 +225,7 @@ def test_eq9_fuzziness_closed_form_gradient_pushes_weights_outward():
     f = fuzziness_eq9(w)
     rho = 1 / (1 + torch.exp(w.detach().abs()))
     H = -(rho * rho.log() + (1 - rho) * (1 - rho).log())
-    assert float(f) == pytest.approx(float(H.mean()), rel=1e-6)
+    assert f.item() == pytest.approx(float(H.mean()), rel=1e-6)
     f.backward()
     # dH/dρ = ln((1 − ρ)/ρ) = |w| and dρ/d|w| = −ρ(1 − ρ): dF/dw = −sign(w)·|w|·ρ(1 − ρ)/N
     want = -torch.sign(w.detach()) * w.detach().abs() * rho * (1 - rho) / len(w)

@@ -19,8 +19,10 @@ Example
 >>> S = setup("shen_cost_sensitive_classes", profile="smoke", verbose=False)
 >>> study = Shen(S)
 >>> cfg = study.config("csa", cost="protect:3")
->>> cfg.method, round(cfg.eps, 4), cfg.method_kwargs["update"], cfg.optimizer
-('csa', 0.0924, 'two_step', 'sgd')
+>>> cfg.method, round(cfg.eps, 4), cfg.method_kwargs["update"], cfg.optimizer  # smoke: Adam
+('csa', 0.0924, 'two_step', 'adam')
+>>> {k: Shen.settings("cpu")[k] for k in ("optimizer", "lr", "momentum")}  # the paper's MNIST optimiser
+{'optimizer': 'sgd', 'lr': 0.01, 'momentum': 0.95}
 >>> sorted(study.attacks(study.run("standard").model))
 ['CW', 'FGSM', 'L2BIA', 'LinfBIA', 'MIA', 'PGD']
 """
