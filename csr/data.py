@@ -593,6 +593,12 @@ def _image_folder(name: str, root: Path) -> tuple[Path | None, list[str]]:
     return None, report if report is not None else [f"{spec.folders[0]}/"]
 
 
+def _shown(missing: list[str], most: int = 12) -> str:
+    """The first ``most`` missing paths, one per indented line, and how many more there are."""
+    return "\n".join(f"  {m}" for m in missing[:most]) + (
+        f"\n  ... and {len(missing) - most} more" if len(missing) > most else "")
+
+
 def _require_image_folder(name: str, root: Path) -> Path:
     """The dataset's folder under ``root``; :class:`DatasetNotFoundError` when incomplete."""
     base, missing = _image_folder(name, root)
@@ -600,8 +606,7 @@ def _require_image_folder(name: str, root: Path) -> Path:
         return base
     spec = IMAGE_FOLDERS[name]
     top = spec.folders[0] if len(spec.folders) == 1 else "{" + ", ".join(spec.folders) + "}"
-    shown = "\n".join(f"  {m}" for m in missing[:12]) + (
-        f"\n  ... and {len(missing) - 12} more" if len(missing) > 12 else "")
+    shown = _shown(missing)
     raise DatasetNotFoundError(
         f"dataset {name!r} not found in folder {str(root)!r}: it expects the ImageFolder layout "
         f"{top}/{{{spec.train},{spec.test}}}/<class>/{spec.files} with the class folders "
@@ -766,8 +771,7 @@ def _load_tiny_imagenet(root: Path, download: bool, seed: int, val_fraction: flo
     base = root / TINY_IMAGENET_FOLDER
     missing = _tiny_missing(base)
     if missing:
-        shown = "\n".join(f"  {m}" for m in missing[:12]) + (
-            f"\n  ... and {len(missing) - 12} more" if len(missing) > 12 else "")
+        shown = _shown(missing)
         raise DatasetNotFoundError(
             f"dataset 'tiny_imagenet' not found in folder {str(root)!r}: it expects the official layout "
             f"{TINY_IMAGENET_FOLDER}/{{wnids.txt, train/<wnid>/images/*.JPEG, val/images/*.JPEG, "
