@@ -10,12 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
-from torch import nn
 
-from ..attacks import BIM, CW, FGSM, MIM, PGD, Attack, adversarial_predictions, predict
-from ..evaluate import Report, attack_report, cached, nonuniform_reports, per_class_attack_accuracy
+from ..attacks import PGD, adversarial_predictions, predict
+from ..evaluate import Report, attack_report, cached, nonuniform_reports
 from ..train import METHODS, RunResult, TrainConfig
 from ..train.wpgd import prediction_entropy, wasserstein_objective
 from ..utils import config_hash
@@ -28,16 +26,16 @@ class EmpiricalStudy(Study):
     """Training and attack evaluation for a notebook :class:`~csr.profiles.Setup` ``S``.
 
     Profile keys used: dataset, model, epochs, batch_size, lr, n_train, eps, train_steps,
-    eval_steps, eps_l2 (BIM-ℓ2), seed, device, threads; optionally optimizer, momentum,
+    eval_steps, seed, device, threads; optionally optimizer, momentum,
     weight_decay, lr_schedule, lr_step, lr_gamma (the trainer's defaults when absent).
     """
 
     # --- training ---------------------------------------------------------------------------
     def config(self, method: str, cost: Any = None, *, track: tuple[str, ...] = (), val_attack: bool = False,
-               eps: float | None = None, **method_kwargs: Any) -> TrainConfig:
+               eps: float | None = None, seed: int | None = None, **method_kwargs: Any) -> TrainConfig:
         """The run's config: the profile's data, model and optimiser, ε (``eps`` overrides it) and
         inner-attack steps (for adversarial methods), every method parameter explicit, the last
-        epoch kept."""
+        epoch kept; ``seed`` the training seed (None: the profile's)."""
         P = dict(self.P) if eps is None else {**self.P, "eps": float(eps)}
         spec = METHODS.get(method)
         kw = dict(method_kwargs)
@@ -47,8 +45,11 @@ class EmpiricalStudy(Study):
         va = None
         if val_attack:
             va = {"name": "pgd", "eps": P["eps"], "steps": P["eval_steps"], "n": 200, "seed": 0}
+        common = self.common()
+        if seed is not None:
+            common["seed"] = int(seed)
         return TrainConfig(
-            **self.common(), method=method, method_kwargs=kw,
+            **common, method=method, method_kwargs=kw,
             cost_matrix=None if cost is None else self.cost(cost).to_list(),
             epochs=P["epochs"], batch_size=P["batch_size"], optimizer=P.get("optimizer", "adam"), lr=P["lr"],
             momentum=float(P.get("momentum", 0.9)), weight_decay=float(P.get("weight_decay", 0.0)),
@@ -59,44 +60,10 @@ class EmpiricalStudy(Study):
             select_metric="epoch", track=list(track), val_attack=va,
         )
 
-    def run(self, method: str, cost: Any = None, *, seed: int | None = None, **kw: Any) -> RunResult:
-        cfg = self.config(method, cost, **kw)
-        if seed is not None:
-            cfg.seed = int(seed)
-        return self.train(cfg)
+    def run(self, method: str, cost: Any = None, **kw: Any) -> RunResult:
+        return self.train(self.config(method, cost, **kw))
 
     # --- evaluation -------------------------------------------------------------------------
-    def attacks(self, model: nn.Module) -> dict[str, Attack]:
-        """Six evaluation attacks (Shen et al.'s) at the profile's ε (ℓ∞) and ``eps_l2`` (ℓ2)."""
-        P = self.P
-        e, k = P["eps"], P["eval_steps"]
-        return {
-            "FGSM": FGSM(model, eps=e),
-            "PGD": PGD(model, eps=e, steps=k, seed=0),
-            "CW": CW(model, eps=e, steps=k, seed=0),
-            "MIM": MIM(model, eps=e, steps=k),
-            "BIM-l2": BIM(model, eps=P["eps_l2"], steps=k, norm="l2"),
-            "BIM-linf": BIM(model, eps=e, steps=k),
-        }
-
-    def class_accuracy(self, run: RunResult, classes: list[int] | None = None) -> pd.DataFrame:
-        """Accuracy of each class (columns) clean and under each of :meth:`attacks` (rows), on the
-        evaluation inputs of ``classes`` (default: all); cached next to the run."""
-        x, y = self.S.x_eval, self.S.y_eval
-        if classes is not None:
-            keep = torch.isin(y, torch.tensor(classes, device=y.device))
-            x, y = x[keep], y[keep]
-        attacks = self.attacks(run.model)
-        key = {"attacks": {k: repr(a) for k, a in attacks.items()}, "classes": classes, "n": len(y)}
-
-        def compute() -> dict:
-            tab = per_class_attack_accuracy(run.model, attacks, x, y, self.m)
-            return {str(r): [float(v) for v in tab.loc[r]] for r in tab.index}
-
-        res = self.cached(run, "attacks", key, compute)
-        tab = pd.DataFrame(res, index=range(self.m)).T
-        return tab if classes is None else tab[classes]
-
     def nonuniform(self, run: RunResult, alpha_test: float) -> dict[str, float]:
         """Natural, A_rob, A_sa, A_tr at ``alpha_test`` (:func:`csr.evaluate.nonuniform_reports`,
         cached next to the run). The profile's ``alpha_tests`` are evaluated together (one uniform

@@ -209,37 +209,37 @@ class Shen(EmpiricalStudy):
     def paper_table_name(self) -> str:
         return _PAPER_TABLE.get(self.P["dataset"], "table_2")
 
+    def paper_cell(self, attack: str, model: str, p: int) -> float:
+        """The paper's accuracy of protected class ``p`` for ``model`` under ``attack`` in this
+        dataset's table; NaN where it prints none (our ADV and CSA+L2, Table III's CW for p ≥ 5)."""
+        if not hasattr(self, "_paper_cells"):
+            t = self.paper_table(self.paper_table_name)
+            self._paper_cells = {(r["attack"], r["model_canonical"], c): _num(r[c])
+                                 for r in t.to_dict("records") for c in t.columns if c.startswith("O_")}
+        return self._paper_cells.get((attack, model, f"O_{p}, p={p}"), np.nan)
+
     def vs_paper(self, H: dict[int, dict[str, dict[str, np.ndarray]]]) -> pd.DataFrame:
         """Table II/III/IV as printed beside ours: one row per (attack, model), one column per
         protected class "paper / ours", and the mean over the protected classes with ours'
         Clopper–Pearson interval over the pooled protected images. Our extra models (ADV,
         CSA+L2) have no paper cells."""
-        t = self.paper_table(self.paper_table_name)
         rows = []
         for attack in ATTACKS:
             for model in METHODS_OF_TABLES + EXTRA_METHODS:
                 row: dict[str, Any] = {"attack": attack, "model": model}
-                pr = t[(t.attack == attack) & (t.model_canonical == model)]
-                paper_vals = []
                 for p in H:
-                    col = f"O_{p}, p={p}"
-                    pv = _num(pr.iloc[0][col]) if len(pr) and col in pr.columns else np.nan
-                    paper_vals.append(pv)
-                    ov = H[p][model][attack].mean()
+                    pv, ov = self.paper_cell(attack, model, p), H[p][model][attack].mean()
                     row[f"p={p}"] = f"{pv:.3f} / {ov:.3f}" if np.isfinite(pv) else f"— / {ov:.3f}"
                 pooled = np.concatenate([H[p][model][attack] for p in H])
-                row["paper mean"] = round(float(np.mean(paper_vals)), 3) if np.isfinite(paper_vals).all() else np.nan
+                pm = self._paper_mean(attack, model, list(H))
+                row["paper mean"] = round(pm, 3) if np.isfinite(pm) else np.nan
                 row["ours pooled [95 %]"] = format_interval(pooled.mean(), *clopper_pearson(int(pooled.sum()), len(pooled)))
                 rows.append(row)
         return pd.DataFrame(rows).set_index(["attack", "model"])
 
     def _paper_mean(self, attack: str, model: str, protected: list[int]) -> float:
-        t = self.paper_table(self.paper_table_name)
-        pr = t[(t.attack == attack) & (t.model_canonical == model)]
-        if not len(pr):
-            return np.nan  # our extra models (ADV, CSA+L2) have no row in the paper's table
-        vals = [_num(pr.iloc[0][f"O_{p}, p={p}"]) for p in protected if f"O_{p}, p={p}" in pr.columns]
-        return float(np.mean(vals)) if vals else np.nan  # NaN where the paper prints no cell
+        """The mean of the paper's cells over ``protected``; NaN if any is missing."""
+        return float(np.mean([self.paper_cell(attack, model, p) for p in protected]))
 
     def claims(self, H: dict[int, dict[str, dict[str, np.ndarray]]], attack: str = "PGD",
                seeds_hits: dict[int, dict[int, dict[str, dict[str, np.ndarray]]]] | None = None) -> pd.DataFrame:
