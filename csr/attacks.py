@@ -40,8 +40,9 @@ import inspect
 import math
 import numbers
 from types import MappingProxyType
-from typing import Callable, ClassVar, Iterator, Mapping
+from typing import Any, Callable, ClassVar, Iterator, Mapping
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -69,6 +70,9 @@ __all__ = [
     "CWL2",
     "MarginPGD",
     "prob_margin",
+    "sensitive_targets",
+    "gaussian_start",
+    "MARGIN_STARTS",
     "margin_weights",
     "build_attack",
     "predict",
@@ -754,13 +758,38 @@ class CW(PGD):
     defaults = {"loss": "cw"}
 
 
-def prob_margin(logits: Tensor, labels: Tensor) -> Tensor:
+def sensitive_targets(targets: Any, m: int, device: torch.device | None = None) -> Tensor:
+    """The ``(m, m)`` bool mask ``Ω`` (``Ω[i, j]``: turning class ``i`` into ``j`` costs something)
+    of a :class:`~csr.costs.CostMatrix`, an ``(m, m)`` array / tensor / nested list of costs
+    (``> 0`` is sensitive) or of bools; the diagonal is always off. Raises ``ValueError`` naming
+    the shape when it is not ``(m, m)``.
+
+    >>> sensitive_targets([[0, 2], [0, 0]], 2).tolist()
+    [[False, True], [False, False]]
+    """
+    if isinstance(targets, Tensor):
+        t = targets.detach().to(torch.float64)
+    else:
+        values = targets.values if hasattr(targets, "to_list") else targets  # a CostMatrix
+        t = torch.as_tensor(np.array(values, dtype=float))
+    if t.dim() != 2 or t.shape != (m, m):
+        raise ValueError(f"sensitive targets must be an {m}x{m} matrix (one row and column per class), "
+                         f"got shape {tuple(t.shape)}")
+    mask = (t > 0) & ~torch.eye(m, dtype=torch.bool, device=t.device)
+    return mask.to(device) if device is not None else mask
+
+
+def prob_margin(logits: Tensor, labels: Tensor, targets: Tensor | None = None) -> Tensor:
     """Probability margin ``p_y − max_{j≠y} p_j`` of the softmax outputs, in ``[−1, 1]``.
 
     Negative iff the example is misclassified (Zeng et al.'s margin of an adversarial example).
+    With ``targets`` (an ``(m, m)`` bool mask Ω, :func:`sensitive_targets`) it is the
+    **cost-sensitive margin** ``p_y − max_{t∈Ω_y} p_t``: only the classes whose confusion costs
+    something compete; an example whose class has no sensitive target (``Ω_y = ∅``) gets the
+    largest margin, 1 — nothing it can be turned into costs anything.
 
     Args:
-        logits: ``(N, m)``; labels: ``(N,)`` int64.
+        logits: ``(N, m)``; labels: ``(N,)`` int64; targets: ``(m, m)`` bool or None.
 
     Returns:
         ``(N,)`` margins (differentiable).
@@ -768,21 +797,31 @@ def prob_margin(logits: Tensor, labels: Tensor) -> Tensor:
     >>> import torch
     >>> [round(v, 4) for v in prob_margin(torch.tensor([[0.0, 0.0], [2.0, 0.0]]), torch.tensor([0, 1])).tolist()]
     [0.0, -0.7616]
+    >>> omega = torch.tensor([[False, False, True], [False, False, False], [False, False, False]])
+    >>> [round(v, 4) for v in prob_margin(torch.tensor([[0.0, 3.0, 0.0], [0.0, 0.0, 0.0]]), torch.tensor([0, 1]), omega).tolist()]
+    [0.0, 1.0]
     """
     p = logits.softmax(dim=1)
     py = p.gather(1, labels.unsqueeze(1)).squeeze(1)
-    other = p.masked_fill(F.one_hot(labels, p.shape[1]).bool(), float("-inf")).amax(dim=1)
-    return py - other
+    if targets is None:
+        other = p.masked_fill(F.one_hot(labels, p.shape[1]).bool(), float("-inf")).amax(dim=1)
+        return py - other
+    allowed = targets.to(device=p.device, dtype=torch.bool)[labels]
+    # softmax outputs are >= 0, so filling the other classes with 0 leaves the max over Ω_y as is
+    other = p.masked_fill(~allowed, 0.0).amax(dim=1)
+    return torch.where(allowed.any(dim=1), py - other, torch.ones_like(py))
 
 
-def margin_weights(logits: Tensor, labels: Tensor, alpha: float, normalize: bool = True) -> Tensor:
-    """Zeng et al.'s importance weights ``w = exp(−α·margin)`` (see :func:`prob_margin`).
+def margin_weights(logits: Tensor, labels: Tensor, alpha: float, normalize: bool = True,
+                   targets: Tensor | None = None) -> Tensor:
+    """Zeng et al.'s importance weights ``w = exp(−α·margin)`` (see :func:`prob_margin`; with
+    ``targets`` the cost-sensitive margin).
 
     ``normalize=True`` divides by their sum (a distribution over the batch); ``alpha = 0`` gives
     uniform weights. Differentiable in ``logits``.
 
     Args:
-        logits: ``(N, m)``; labels: ``(N,)``; alpha: ``>= 0``.
+        logits: ``(N, m)``; labels: ``(N,)``; alpha: ``>= 0``; targets: ``(m, m)`` bool or None.
 
     Returns:
         ``(N,)`` weights.
@@ -791,9 +830,20 @@ def margin_weights(logits: Tensor, labels: Tensor, alpha: float, normalize: bool
     >>> margin_weights(torch.zeros(4, 3), torch.zeros(4, dtype=torch.long), 2.0).tolist()
     [0.25, 0.25, 0.25, 0.25]
     """
-    w = torch.exp(-alpha * prob_margin(logits, labels))
+    w = torch.exp(-alpha * prob_margin(logits, labels, targets))
     return w / w.sum() if normalize else w
 
+
+def gaussian_start(x: Tensor, sigma: float = 0.001, generator: torch.Generator | None = None) -> Tensor:
+    """``x + sigma·N(0, I)`` clipped to ``[0, 1]`` (detached): the start of TRADES' inner loop and
+    of Zeng et al.'s Algorithm 1 (``sigma = 0.001``)."""
+    noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    return (x + sigma * noise).clamp(0.0, 1.0).detach()
+
+
+#: Where :class:`MarginPGD` starts: Algorithm 1's ``x + 0.001·N(0, I)``, a uniform point of the
+#: ball (the authors' code), or ``x`` itself.
+MARGIN_STARTS = ("gaussian", "ball", "none")
 
 
 class MarginPGD(PGD):
@@ -801,35 +851,70 @@ class MarginPGD(PGD):
     ``exp(−α·margin(x'))·CE(x')`` — the weight is part of the objective and differentiated, so
     the attack spends itself on the examples closest to (or across) the decision boundary.
 
-    ``weight_alpha = 0`` is plain PGD on CE. The normalising constant of the batch weights is a
-    positive factor of every example's objective and is left out (steps are sign / normalised
-    per example, so it would not change them). Keywords: ``weight_alpha`` (``>= 0``, default
-    ``1.0``), ``alpha``, ``steps``, ``norm``, ``random_start`` (default ``True``),
-    ``eval_mode``, ``seed`` (see :class:`Attack`); one restart.
+    ``start``: ``"gaussian"`` (default) is Algorithm 1's ``x' = x + 0.001·ξ``, ``ξ ~ N(0, I)``;
+    ``"ball"`` a uniform point of the ε-ball (the authors' public code); ``"none"`` ``x``.
+    ``targets`` (a cost matrix or ``(m, m)`` mask, :func:`sensitive_targets`): the weight uses the
+    cost-sensitive margin ``p_y − max_{t∈Ω_y} p_t`` (an extension beyond the paper).
+    ``weight_alpha = 0`` with ``start="ball"`` is plain PGD on CE. The normalising constant of
+    the batch weights is a positive factor of every example's objective and is left out (steps
+    are sign / normalised per example, so it would not change them). Keywords:
+    ``weight_alpha`` (``>= 0``, default ``1.0``), ``alpha``, ``steps``, ``norm``, ``start``,
+    ``targets``, ``eval_mode``, ``seed`` (see :class:`Attack`); one restart.
 
     Example
     -------
     >>> import torch
     >>> from torch import nn
     >>> MarginPGD(nn.Linear(4, 3), eps=0.3, steps=40, alpha=0.01, weight_alpha=1.5)
-    MarginPGD(eps=0.3, alpha=0.01, steps=40, weight_alpha=1.5, norm='linf', random_start=True)
+    MarginPGD(eps=0.3, alpha=0.01, steps=40, weight_alpha=1.5, norm='linf', start='gaussian')
+    >>> MarginPGD(nn.Linear(4, 3), eps=0.3, steps=40, start="ball", targets=[[0, 1, 1], [0, 0, 0], [0, 0, 0]])
+    MarginPGD(eps=0.3, alpha=0.01875, steps=40, weight_alpha=1, norm='linf', start='ball', targets=<2 sensitive pairs>)
     """
 
-    keywords = ("weight_alpha", "alpha", "steps", "norm", "random_start", "eval_mode", "seed")
-    defaults = {"weight_alpha": 1.0}
-    hints = {"weight_alpha": "float"}
-    _repr_fields = ("eps", "alpha", "steps", "weight_alpha", "norm", "random_start")
+    keywords = ("weight_alpha", "alpha", "steps", "norm", "start", "targets", "eval_mode", "seed")
+    defaults = {"weight_alpha": 1.0, "start": "gaussian", "targets": None}
+    hints = {"weight_alpha": "float", "start": "str", "targets": "Any"}
+    _repr_fields = ("eps", "alpha", "steps", "weight_alpha", "norm", "start")
 
     weight_alpha: float
+    start: str
+    targets: Tensor | None
 
     def _configure(self, model: nn.Module, eps: float, settings: dict[str, object]) -> None:
         wa = _check_number("weight_alpha", settings["weight_alpha"], positive=False)
+        start = settings["start"]
+        if start not in MARGIN_STARTS:
+            raise ValueError(f"unknown start {start!r}; known starts: {', '.join(MARGIN_STARTS)}")
+        targets = settings["targets"]
+        mask = None
+        if isinstance(targets, Tensor) and targets.dtype == torch.bool and targets.dim() == 2:
+            mask = sensitive_targets(targets, targets.shape[0], targets.device)
+        elif targets is not None:
+            m = targets.m if hasattr(targets, "to_list") else len(targets)
+            mask = sensitive_targets(targets, int(m))
 
         def margin_weighted_ce(logits: Tensor, labels: Tensor) -> Tensor:
-            return margin_weights(logits, labels, wa, normalize=False) * ce_loss(logits, labels)
+            return margin_weights(logits, labels, wa, normalize=False, targets=mask) * ce_loss(logits, labels)
 
-        super()._configure(model, eps, {**settings, "loss": margin_weighted_ce})
-        self.weight_alpha = wa
+        super()._configure(model, eps, {**settings, "loss": margin_weighted_ce, "random_start": start == "ball"})
+        self.weight_alpha, self.start, self.targets = wa, str(start), mask
+
+    def _start(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
+        if self.start != "gaussian":
+            return super()._start(x, generator)
+        if isinstance(generator, _GroupedStarts):
+            parts = [gaussian_start(part, 0.001, gen) for part, gen in zip(x.split(generator.sizes), generator.generators)
+                     if part.shape[0]]
+            x0 = torch.cat(parts) if parts else x.clone()
+        else:
+            x0 = gaussian_start(x, 0.001, generator)
+        return self._norm.project(x0, x, self.eps)
+
+    def __repr__(self) -> str:
+        text = super().__repr__()
+        if self.targets is None:
+            return text
+        return f"{text[:-1]}, targets=<{int(self.targets.sum())} sensitive pairs>)"
 
 
 class CWL2(Attack):

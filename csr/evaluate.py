@@ -27,11 +27,12 @@ import torch
 import torch.nn as nn
 
 from . import metrics, store
-from .attacks import PGD, Attack, MarginPGD, adversarial_predictions, margin_weights, pairwise_reach, predict
+from .attacks import PGD, Attack, MarginPGD, adversarial_predictions, pairwise_reach, predict, prob_margin
 from .costs import CostMatrix
 
 __all__ = ["Report", "report_from_reach", "attack_report", "certified_report", "cached", "reports_table", "intersect_reports",
-           "adversarial_predictions", "per_class_attack_accuracy", "nonuniform_report", "nonuniform_reports"]
+           "adversarial_predictions", "per_class_attack_accuracy", "nonuniform_report", "nonuniform_reports",
+           "nonuniform_examples", "nonuniform_scores"]
 
 
 @dataclass
@@ -208,7 +209,8 @@ def per_class_attack_accuracy(
 
 def nonuniform_report(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha_test: float, *,
-    steps: int = 40, step_size: float | None = None, norm: str = "linf", batch_size: int = 256, seed: int = 0,
+    steps: int = 40, step_size: float | None = None, norm: str = "linf", start: str = "gaussian",
+    batch_size: int = 256, seed: int = 0,
 ) -> dict[str, float]:
     """Zeng et al.'s accuracies under uniform and non-uniform attacks at ``alpha_test``.
 
@@ -225,29 +227,68 @@ def nonuniform_report(
     weighted attack is the stronger one against the weighted score (checked, not assumed).
     """
     return nonuniform_reports(model, x, y, eps, [alpha_test], steps=steps, step_size=step_size, norm=norm,
-                              batch_size=batch_size, seed=seed)[0]
+                              start=start, batch_size=batch_size, seed=seed)[0]
+
+
+def nonuniform_examples(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha_tests: Sequence[float], *,
+    steps: int = 40, step_size: float | None = None, norm: str = "linf", start: str = "gaussian",
+    batch_size: int = 256, seed: int = 0,
+) -> dict[str, Any]:
+    """The per-example data behind Zeng et al.'s accuracies (:func:`nonuniform_scores` turns it
+    into them; a paired bootstrap over examples resamples it).
+
+    Returns plain lists (JSON-ready), each of length N: ``clean_ok`` (clean prediction right),
+    ``rob_ok`` / ``rob_margin`` (uniform PGD on CE, random start: correct, probability margin),
+    and ``tr[str(α)]`` = ``{"ok", "margin"}`` for the margin-weighted PGD at each ``alpha_tests``
+    value (:class:`csr.attacks.MarginPGD`, ``start`` — Algorithm 1's Gaussian start by default).
+    The clean pass and the uniform attack run once for all α.
+    """
+    common = dict(eps=eps, steps=steps, alpha=step_size, norm=norm, seed=seed)
+    clean = predict(model, x, batch_size) == y
+    logits, pred = adversarial_predictions(PGD(model, **common), x, y, batch_size)
+    out: dict[str, Any] = {"clean_ok": clean.tolist(), "rob_ok": (pred == y).tolist(),
+                           "rob_margin": prob_margin(logits, y).tolist(), "tr": {}}
+    for a in alpha_tests:
+        lt, pt = adversarial_predictions(MarginPGD(model, weight_alpha=float(a), start=start, **common), x, y, batch_size)
+        out["tr"][str(float(a))] = {"ok": (pt == y).tolist(), "margin": prob_margin(lt, y).tolist()}
+    return out
+
+
+def nonuniform_scores(examples: dict[str, Any], alpha_test: float, index: Any = None) -> dict[str, float]:
+    """``natural``, ``A_rob``, ``A_sa``, ``A_tr`` at ``alpha_test`` from :func:`nonuniform_examples`'
+    output (``index``: the examples to score, e.g. a bootstrap resample; default all):
+    ``A_sa = Σ w·1[PGD right] / Σ w`` with ``w = exp(−α·margin)`` of the PGD examples, ``A_tr``
+    the same for the margin-weighted attack's examples and margins.
+
+    >>> ex = {"clean_ok": [1, 1], "rob_ok": [1, 0], "rob_margin": [0.5, -0.5],
+    ...       "tr": {"1.0": {"ok": [1, 0], "margin": [0.2, -0.6]}}}
+    >>> {k: round(v, 4) for k, v in nonuniform_scores(ex, 1.0).items()}
+    {'natural': 1.0, 'A_rob': 0.5, 'A_sa': 0.2689, 'A_tr': 0.3100}
+    """
+    key = str(float(alpha_test))
+    if key not in examples["tr"]:
+        raise ValueError(f"alpha_test {alpha_test} was not evaluated; evaluated: {', '.join(examples['tr'])}")
+    idx = slice(None) if index is None else np.asarray(index)
+    a = float(alpha_test)
+
+    def weighted(ok: Any, margin: Any) -> float:
+        w = np.exp(-a * np.asarray(margin, dtype=float)[idx])
+        return float((w * np.asarray(ok, dtype=float)[idx]).sum() / w.sum())
+
+    return {"natural": float(np.asarray(examples["clean_ok"], dtype=float)[idx].mean()),
+            "A_rob": float(np.asarray(examples["rob_ok"], dtype=float)[idx].mean()),
+            "A_sa": weighted(examples["rob_ok"], examples["rob_margin"]),
+            "A_tr": weighted(examples["tr"][key]["ok"], examples["tr"][key]["margin"])}
 
 
 def nonuniform_reports(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha_tests: list[float], *,
-    steps: int = 40, step_size: float | None = None, norm: str = "linf", batch_size: int = 256, seed: int = 0,
+    steps: int = 40, step_size: float | None = None, norm: str = "linf", start: str = "gaussian",
+    batch_size: int = 256, seed: int = 0,
 ) -> list[dict[str, float]]:
     """:func:`nonuniform_report` at every ``alpha_tests`` value; the clean pass and the uniform PGD
     attack (which do not depend on α) run once, the margin-weighted attack once per α."""
-    common = dict(eps=eps, steps=steps, alpha=step_size, norm=norm, seed=seed)
-    nat = metrics.accuracy(predict(model, x, batch_size), y)
-    logits, pred = adversarial_predictions(PGD(model, **common), x, y, batch_size)
-    ok = pred == y
-    out = []
-    for a in alpha_tests:
-        logits_tr, pred_tr = adversarial_predictions(MarginPGD(model, weight_alpha=a, **common), x, y, batch_size)
-        out.append({
-            "natural": nat,
-            "A_rob": metrics.accuracy(pred, y),
-            "A_sa": metrics.weighted_accuracy(ok, margin_weights(logits, y, a, normalize=False)),
-            "A_tr": metrics.weighted_accuracy(pred_tr == y, margin_weights(logits_tr, y, a, normalize=False)),
-            "alpha_test": a,
-            "eps": eps,
-            "steps": steps,
-        })
-    return out
+    ex = nonuniform_examples(model, x, y, eps, alpha_tests, steps=steps, step_size=step_size, norm=norm, start=start,
+                             batch_size=batch_size, seed=seed)
+    return [{**nonuniform_scores(ex, a), "alpha_test": float(a), "eps": eps, "steps": steps} for a in alpha_tests]

@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["clopper_pearson", "rate_interval", "bootstrap_mean", "paired_bootstrap", "format_interval"]
+__all__ = ["clopper_pearson", "rate_interval", "bootstrap_mean", "paired_bootstrap", "paired_bootstrap_weighted",
+           "format_interval"]
 
 
 def _level(level: float) -> float:
@@ -75,6 +76,40 @@ def paired_bootstrap(a_values: Any, b_values: Any, level: float = 0.95, n_boot: 
     if a.shape != b.shape:
         raise ValueError(f"paired_bootstrap needs values on the same examples, got {a.shape} and {b.shape}")
     return bootstrap_mean(b - a, level, n_boot, seed)
+
+
+def paired_bootstrap_weighted(ok_a: Any, w_a: Any, ok_b: Any, w_b: Any, level: float = 0.95, n_boot: int = 2000,
+                              seed: int = 0) -> np.ndarray:
+    """``[d, lo, hi]`` for the difference ``d = A(b) − A(a)`` of two weighted accuracies
+    ``A = Σ_n w_n·ok_n / Σ_n w_n`` on the same examples, with a percentile interval from
+    resampling the examples (the same rows for both models).
+
+    The arrays are ``(N,)`` or ``(S, N)``: with ``S`` rows (training seeds evaluated on the same
+    N examples) each row's accuracy is computed and the seeds are averaged, in the estimate and
+    in every replicate, so the interval covers the test-sample variation of the seed-mean. With
+    all weights 1 and one row it is :func:`paired_bootstrap` of the two 0/1 arrays.
+
+    >>> ok = [1, 1, 0, 1]; ones = [1, 1, 1, 1]
+    >>> bool(np.allclose(paired_bootstrap_weighted(ok, ones, [1, 0, 0, 1], ones), paired_bootstrap(ok, [1, 0, 0, 1])))
+    True
+    """
+    arrs = [np.atleast_2d(np.asarray(v, dtype=float)) for v in (ok_a, w_a, ok_b, w_b)]
+    if len({a.shape for a in arrs}) != 1:
+        raise ValueError(f"paired_bootstrap_weighted needs arrays of one shape, got {[a.shape for a in arrs]}")
+    oa, wa, ob, wb = arrs
+    alpha = 1 - _level(level)
+
+    def diff(idx: Any) -> np.ndarray:
+        acc_a = (wa[:, idx] * oa[:, idx]).sum(-1) / wa[:, idx].sum(-1)
+        acc_b = (wb[:, idx] * ob[:, idx]).sum(-1) / wb[:, idx].sum(-1)
+        return (acc_b - acc_a).mean(0)
+
+    n = oa.shape[1]
+    if n == 0:
+        return np.full(3, np.nan)
+    idx = _resample(n, n_boot, seed)  # (n_boot, n)
+    reps = np.stack([diff(i) for i in idx])
+    return np.array([float(diff(slice(None))), *np.quantile(reps, [alpha / 2, 1 - alpha / 2])])
 
 
 def format_interval(value: float, lo: float, hi: float, digits: int = 3) -> str:

@@ -64,18 +64,75 @@ def test_margin_weights_alpha_zero_uniform_and_by_hand():
 def test_margin_pgd_alpha_zero_is_pgd(batch):
     x, y = batch
     net = _net().eval()
-    a = MarginPGD(net, eps=0.1, steps=7, weight_alpha=0.0, seed=3)(x, y)
+    a = MarginPGD(net, eps=0.1, steps=7, weight_alpha=0.0, start="ball", seed=3)(x, y)
     b = PGD(net, eps=0.1, steps=7, seed=3)(x, y)
     assert torch.equal(a, b)
-    c = MarginPGD(net, eps=0.1, steps=7, weight_alpha=3.0, seed=3)(x, y)
+    c = MarginPGD(net, eps=0.1, steps=7, weight_alpha=3.0, start="ball", seed=3)(x, y)
     assert not torch.equal(a, c)  # the weight enters the objective and its gradient
+
+
+def test_margin_pgd_gaussian_start_is_algorithm_1(batch):
+    """Algorithm 1 starts at x + 0.001·N(0, I): with one step the iterate is that start plus one
+    signed step, projected — rebuilt by hand from the same generator."""
+    from csr.attacks import gaussian_start
+
+    x, y = batch
+    net = _net().eval()
+    got = MarginPGD(net, eps=0.1, steps=1, alpha=0.02, weight_alpha=1.5, seed=5)(x, y)
+    g = torch.Generator().manual_seed(5)
+    x0 = gaussian_start(x, 0.001, g).requires_grad_(True)
+    logits = net(x0)
+    obj = (margin_weights(logits, y, 1.5, normalize=False) * F.cross_entropy(logits, y, reduction="none")).sum()
+    (grad,) = torch.autograd.grad(obj, x0)
+    want = torch.min(torch.max(x0.detach() + 0.02 * grad.sign(), x - 0.1), x + 0.1).clamp(0, 1)
+    assert torch.allclose(got, want, atol=1e-6)
+    with pytest.raises(ValueError, match="unknown start 'uniform'; known starts: gaussian, ball, none"):
+        MarginPGD(net, eps=0.1, start="uniform")
+
+
+def test_cost_sensitive_margin_by_hand():
+    """p_y − max over the sensitive targets only; an empty Ω_y gives margin 1 (weight e^{−α})."""
+    from csr.attacks import sensitive_targets
+
+    C = costs.load("single_pair:0,2", 3)
+    omega = sensitive_targets(C, 3)
+    assert omega.tolist() == [[False, False, True], [False, False, False], [False, False, False]]
+    logits = torch.tensor([[1.0, 3.0, 0.5], [0.0, 2.0, 1.0]])
+    y = torch.tensor([0, 1])
+    p = logits.softmax(1)
+    m = prob_margin(logits, y, omega)
+    assert m.tolist() == pytest.approx([float(p[0, 0] - p[0, 2]), 1.0])
+    assert prob_margin(logits, y).tolist() == pytest.approx([float(p[0, 0] - p[0, 1]), float(p[1, 1] - p[1, 2])])
+    w = margin_weights(logits, y, 2.0, normalize=False, targets=omega)
+    assert w.tolist() == pytest.approx([math.exp(-2 * float(m[0])), math.exp(-2.0)])
+    # all-ones Ω is the paper's margin
+    full = sensitive_targets(costs.overall(3), 3)
+    assert torch.allclose(prob_margin(logits, y, full), prob_margin(logits, y))
+    with pytest.raises(ValueError, match="must be an 3x3 matrix"):
+        sensitive_targets(np.zeros((2, 3)), 3)
+
+
+def test_cost_margin_training_needs_the_cost_and_uses_it(batch):
+    x, y = batch
+    with pytest.raises(ValueError, match="margin='cost'.*needs the run's cost matrix"):
+        _loss_and_grads("pgd_weighted", {"alpha": 1.0, "steps": 2, "margin": "cost"}, x, y)
+    with pytest.raises(ValueError, match="unknown margin 'sensitive'; known: all, cost"):
+        METHODS.get("trades_weighted").resolve_kwargs({"margin": "sensitive"})
+    # with every error costly the cost-sensitive margin is the paper's
+    _same(_loss_and_grads("pgd_weighted", {"alpha": 2.0, "steps": 2, "margin": "cost"}, x, y, cost=costs.overall(10)),
+          _loss_and_grads("pgd_weighted", {"alpha": 2.0, "steps": 2}, x, y))
+    _same(_loss_and_grads("trades_weighted", {"alpha": 2.0, "steps": 2, "margin": "cost"}, x, y, cost=costs.overall(10)),
+          _loss_and_grads("trades_weighted", {"alpha": 2.0, "steps": 2}, x, y))
+    la, _ = _loss_and_grads("pgd_weighted", {"alpha": 2.0, "steps": 2, "margin": "cost"}, x, y, cost=costs.load("odd", 10))
+    lb, _ = _loss_and_grads("pgd_weighted", {"alpha": 2.0, "steps": 2}, x, y)
+    assert abs(float(la) - float(lb)) > 1e-4
 
 
 def test_weighted_losses_with_alpha_zero_equal_unweighted(batch):
     x, y = batch
-    _same(_loss_and_grads("pgd_weighted", {"alpha": 0.0, "steps": 5}, x, y),
+    _same(_loss_and_grads("pgd_weighted", {"alpha": 0.0, "steps": 5, "start": "ball"}, x, y),
           _loss_and_grads("pgd_at", {"steps": 5}, x, y))
-    _same(_loss_and_grads("pgd_weighted", {"alpha": 0.0, "steps": 5, "normalize": True}, x, y),
+    _same(_loss_and_grads("pgd_weighted", {"alpha": 0.0, "steps": 5, "normalize": True, "start": "ball"}, x, y),
           _loss_and_grads("pgd_at", {"steps": 5}, x, y))
     _same(_loss_and_grads("trades_weighted", {"alpha": 0.0, "steps": 5}, x, y),
           _loss_and_grads("trades", {"steps": 5}, x, y))
@@ -93,7 +150,7 @@ def test_weighted_outer_loss_by_hand(batch):
     torch.manual_seed(0)
     loss, _ = spec.fn(net, x, y, ctx)
     torch.manual_seed(0)
-    x_adv = MarginPGD(net, eps=0.1, steps=3, weight_alpha=1.5)(x, y)
+    x_adv = MarginPGD(net, eps=0.1, steps=3, weight_alpha=1.5, start="gaussian")(x, y)
     logits = net(x_adv)
     m = prob_margin(logits, y)
     want = (torch.exp(-1.5 * m) * F.cross_entropy(logits, y, reduction="none")).mean()

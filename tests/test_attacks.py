@@ -651,7 +651,7 @@ def test_repr_of_every_registered_attack(attack_mlp):
         "bim": ({}, "BIM(eps=0.1, alpha=0.025, steps=10, norm='linf', loss='ce')"),
         "mim": ({}, "MIM(eps=0.1, alpha=0.025, steps=10, decay=1, norm='linf', loss='ce')"),
         "cw": ({}, "CW(eps=0.1, alpha=0.025, steps=10, norm='linf', loss='cw', random_start=True, restarts=1)"),
-        "margin_pgd": ({}, "MarginPGD(eps=0.1, alpha=0.025, steps=10, weight_alpha=1, norm='linf', random_start=True)"),
+        "margin_pgd": ({}, "MarginPGD(eps=0.1, alpha=0.025, steps=10, weight_alpha=1, norm='linf', start='gaussian')"),
     }
     for name, (kw, text) in cases.items():
         assert repr(build_attack(name, m, eps=0.1, **kw)) == text
@@ -670,7 +670,7 @@ def test_repr_of_every_registered_attack(attack_mlp):
         "CW(eps=0.2, alpha=0.125, steps=4, norm='linf', loss='cw', random_start=False, restarts=1)"
     )
     assert repr(build_attack("margin_pgd", m, eps=0.3, steps=40, alpha=0.01, weight_alpha=1.5, seed=2)) == (
-        "MarginPGD(eps=0.3, alpha=0.01, steps=40, weight_alpha=1.5, norm='linf', random_start=True, seed=2)"
+        "MarginPGD(eps=0.3, alpha=0.01, steps=40, weight_alpha=1.5, norm='linf', start='gaussian', seed=2)"
     )
 
 
@@ -683,7 +683,7 @@ def test_declared_settings_give_real_signatures(attack_mlp):
         "bim": "eps alpha steps norm loss eval_mode",
         "mim": "eps alpha steps decay norm loss eval_mode",
         "cw": "eps alpha steps norm random_start restarts eval_mode seed",
-        "margin_pgd": "eps weight_alpha alpha steps norm random_start eval_mode seed",
+        "margin_pgd": "eps weight_alpha alpha steps norm start targets eval_mode seed",
     }
     for name, params in expected.items():
         cls = ATTACKS.get(name)

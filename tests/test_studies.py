@@ -63,7 +63,7 @@ def test_dataset_section_replaces_the_hidden_cifar_keys():
     assert settings_for("zhang_evans_2019", "gpu", dataset="cifar10", eps=0.01)["eps"] == 0.01
     assert not any(k.startswith("cifar_") for n in NOTEBOOKS for p in ("smoke", "cpu", "gpu")
                    for k in settings_for(n, p))
-    assert settings_for("zeng_weighted_minimax", "gpu", dataset="cifar10")["alpha_train"] == 2.0
+    assert settings_for("zeng_weighted_minimax", "gpu", dataset="cifar10")["alpha_train_pgd"] == 2.0
 
 
 def test_threads_are_fixed_by_setup_and_reach_the_run_config():

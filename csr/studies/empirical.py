@@ -67,12 +67,14 @@ class EmpiricalStudy(Study):
     def nonuniform(self, run: RunResult, alpha_test: float) -> dict[str, float]:
         """Natural, A_rob, A_sa, A_tr at ``alpha_test`` (:func:`csr.evaluate.nonuniform_reports`,
         cached next to the run). The profile's ``alpha_tests`` are evaluated together (one uniform
-        PGD pass for all of them)."""
+        PGD pass for all of them); the margin-weighted attack starts as the profile's
+        ``eval_start`` says (default ``"gaussian"``, Algorithm 1's)."""
         P = self.P
         alphas = sorted({float(a) for a in P.get("alpha_tests", [])} | {float(alpha_test)})
-        key = {"eps": P["eps"], "steps": P["eval_steps"], "alpha_tests": alphas, "n": len(self.S.y_eval)}
+        start = P.get("eval_start", "gaussian")
+        key = {"eps": P["eps"], "steps": P["eval_steps"], "alpha_tests": alphas, "n": len(self.S.y_eval), "start": start}
         rows = self.cached(run, "nonuniform", key, lambda: nonuniform_reports(
-            run.model, self.S.x_eval, self.S.y_eval, P["eps"], alphas, steps=P["eval_steps"]))
+            run.model, self.S.x_eval, self.S.y_eval, P["eps"], alphas, steps=P["eval_steps"], start=start))
         return next(r for r in rows if r["alpha_test"] == float(alpha_test))
 
     def predictions(self, run: RunResult, eps: float | None = None, metric: Any = None) -> dict[str, Any]:

@@ -46,11 +46,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..attacks import FGSM, PGD, MarginPGD, _model_mode, margin_weights
+from ..attacks import FGSM, MARGIN_STARTS, PGD, MarginPGD, _model_mode, gaussian_start, margin_weights, sensitive_targets
 from ..metrics import conv_weights, fuzziness, fuzziness_eq9
 from .methods import MethodContext, Stages, register_method
 
-__all__ = ["expected_cost", "kl_per_example", "trades_start", "TradesAttack", "REGULARIZERS"]
+__all__ = ["expected_cost", "kl_per_example", "trades_start", "TradesAttack", "REGULARIZERS", "MARGINS"]
 
 
 def _acc(logits: Tensor, y: Tensor) -> float:
@@ -81,12 +81,13 @@ class TradesAttack(PGD):
 
 def trades_start(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
     """TRADES' starting point ``x + 0.001·N(0, I)``, clipped to ``[0, 1]`` (detached)."""
-    noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-    return (x + 0.001 * noise).clamp(0.0, 1.0).detach()
+    return gaussian_start(x, 0.001, generator)
 
 
-def _trades_inner(model: nn.Module, x: Tensor, y: Tensor, ctx: MethodContext, weight_alpha: float | None) -> Tensor:
-    """x' maximising KL(p(x) ‖ p(x')) (times exp(−α·margin(x')) when ``weight_alpha`` is given)."""
+def _trades_inner(model: nn.Module, x: Tensor, y: Tensor, ctx: MethodContext, weight_alpha: float | None,
+                  targets: Tensor | None = None) -> Tensor:
+    """x' maximising KL(p(x) ‖ p(x')) (times exp(−α·margin(x')) when ``weight_alpha`` is given;
+    ``targets``: the cost-sensitive margin's Ω)."""
     k = ctx.kwargs
     if k["steps"] == 0:
         return trades_start(x)
@@ -97,18 +98,33 @@ def _trades_inner(model: nn.Module, x: Tensor, y: Tensor, ctx: MethodContext, we
         kl = kl_per_example(p_clean, logits)
         if weight_alpha is None:
             return kl
-        return margin_weights(logits, labels, weight_alpha, normalize=False) * kl
+        return margin_weights(logits, labels, weight_alpha, normalize=False, targets=targets) * kl
 
     attack = TradesAttack(model, eps=ctx.eps, steps=k["steps"], alpha=k["step_size"] or None, norm=ctx.norm,
                           loss=objective, eval_mode=k["eval_mode"])
     return attack(x, y)
 
 
-def _weighted_mean(losses: Tensor, logits_adv: Tensor, y: Tensor, k: dict) -> Tensor:
+def _margin_targets(ctx: MethodContext, device: torch.device) -> Tensor | None:
+    """Ω of the cost-sensitive margin (``margin="cost"``: from the run's cost matrix) or None
+    (``margin="all"``: the paper's margin over every wrong class)."""
+    k = ctx.kwargs
+    if k["margin"] == "all":
+        return None
+    if ctx.cost is None:
+        raise ValueError("margin='cost' weights by the margin toward the sensitive targets and needs the run's cost "
+                         "matrix (TrainConfig.cost_matrix)")
+    key = f"omega:{device}"
+    if key not in ctx._cache:
+        ctx._cache[key] = sensitive_targets(ctx.cost, ctx.num_classes, device)
+    return ctx._cache[key]
+
+
+def _weighted_mean(losses: Tensor, logits_adv: Tensor, y: Tensor, k: dict, targets: Tensor | None = None) -> Tensor:
     """Zeng et al.'s outer risk: ``mean_n w_n·ℓ_n`` with ``w = exp(−α·margin)`` of the adversarial
     outputs, not detached (the reference code's form; ``α = 0`` is the plain mean), or with
     ``normalize`` the weighted average ``Σ w·ℓ / Σ w`` (denominator detached)."""
-    w = margin_weights(logits_adv, y, k["alpha"], normalize=False)
+    w = margin_weights(logits_adv, y, k["alpha"], normalize=False, targets=targets)
     if k["detach_weights"]:
         w = w.detach()
     if k["normalize"]:
@@ -116,7 +132,10 @@ def _weighted_mean(losses: Tensor, logits_adv: Tensor, y: Tensor, k: dict) -> Te
     return (w * losses).mean()
 
 
-_ZENG = {"alpha": 1.0, "normalize": False, "detach_weights": False}
+#: The margins a weighted method can weight by: ``"all"`` the paper's ``p_y − max_{j≠y} p_j``,
+#: ``"cost"`` the cost-sensitive ``p_y − max_{t∈Ω_y} p_t`` (Ω from the run's cost matrix).
+MARGINS = ("all", "cost")
+_ZENG = {"alpha": 1.0, "normalize": False, "detach_weights": False, "margin": "all"}
 _TRADES = {"beta": 6.0, "steps": 10, "step_size": 0.0, "eval_mode": True}
 
 
@@ -131,32 +150,37 @@ def trades(model: nn.Module, x: Tensor, y: Tensor, ctx: MethodContext):
                                           "ce": ce.item(), "kl": kl.item()}
 
 
-@register_method("trades_weighted", defaults=dict(_TRADES, **_ZENG), adversarial=True)
+@register_method("trades_weighted", defaults=dict(_TRADES, **_ZENG), adversarial=True, choices={"margin": MARGINS})
 def trades_weighted(model: nn.Module, x: Tensor, y: Tensor, ctx: MethodContext):
     """Zeng et al.'s weighted TRADES: margin-weighted inner loop and KL term (``steps=0``: the
     reference code's inner loop that breaks before its first step)."""
     k = ctx.kwargs
-    x_adv = _trades_inner(model, x, y, ctx, k["alpha"])
+    omega = _margin_targets(ctx, x.device)
+    x_adv = _trades_inner(model, x, y, ctx, k["alpha"], omega)
     logits, logits_adv = model(x), model(x_adv)
     ce = F.cross_entropy(logits, y)
-    kl = _weighted_mean(kl_per_example(logits.softmax(dim=1), logits_adv), logits_adv, y, k)
+    kl = _weighted_mean(kl_per_example(logits.softmax(dim=1), logits_adv), logits_adv, y, k, omega)
     return ce + k["beta"] * kl, {"acc": _acc(logits, y), "adv_acc": _acc(logits_adv, y), "ce": ce.item(),
                                  "kl": kl.item()}
 
 
 @register_method(
     "pgd_weighted",
-    defaults={"steps": 10, "step_size": 0.0, "random_start": True, "eval_mode": True, **_ZENG},
+    defaults={"steps": 10, "step_size": 0.0, "start": "gaussian", "eval_mode": True, **_ZENG},
     adversarial=True,
+    choices={"margin": MARGINS, "start": MARGIN_STARTS},
 )
 def pgd_weighted(model: nn.Module, x: Tensor, y: Tensor, ctx: MethodContext):
-    """Zeng et al.'s weighted PGD training: margin-weighted PGD examples, Σ w̄·CE outer loss."""
+    """Zeng et al.'s weighted PGD training: margin-weighted PGD examples (Algorithm 1; ``start``
+    as :class:`csr.attacks.MarginPGD`: ``"gaussian"`` the paper's, ``"ball"`` the code's), Σ w̄·CE
+    outer loss; ``margin="cost"`` weights by the cost-sensitive margin."""
     k = ctx.kwargs
+    omega = _margin_targets(ctx, x.device)
     attack = MarginPGD(model, eps=ctx.eps, weight_alpha=k["alpha"], steps=k["steps"], alpha=k["step_size"] or None,
-                       norm=ctx.norm, random_start=k["random_start"], eval_mode=k["eval_mode"])
+                       norm=ctx.norm, start=k["start"], targets=omega, eval_mode=k["eval_mode"])
     x_adv = attack(x, y)
     logits = model(x_adv)
-    loss = _weighted_mean(F.cross_entropy(logits, y, reduction="none"), logits, y, k)
+    loss = _weighted_mean(F.cross_entropy(logits, y, reduction="none"), logits, y, k, omega)
     return loss, {"adv_acc": _acc(logits, y)}
 
 

@@ -84,6 +84,8 @@ class MethodSpec:
     needs_cost: bool = False
     adversarial: bool = False  # uses ctx.eps
     doc: str = ""
+    #: ``{parameter: allowed strings}``: checked when the kwargs are resolved (before training).
+    choices: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def resolve_kwargs(self, kwargs: dict[str, Any] | None) -> dict[str, Any]:
         """Defaults updated with ``kwargs``; unknown keys or wrong types raise ValueError."""
@@ -104,6 +106,9 @@ class MethodSpec:
             elif isinstance(d, str) and not isinstance(v, str):
                 raise ValueError(f"method {self.name!r}: parameter {k!r} must be a string, got {v!r}")
             out[k] = v
+        for k, allowed in self.choices.items():
+            if out[k] not in allowed:
+                raise ValueError(f"method {self.name!r}: unknown {k} {out[k]!r}; known: {', '.join(allowed)}")
         return out
 
 
@@ -116,13 +121,16 @@ def register_method(
     defaults: dict[str, Any] | None = None,
     needs_cost: bool = False,
     adversarial: bool = False,
+    choices: dict[str, tuple[str, ...]] | None = None,
 ) -> Callable:
-    """Decorator: register ``fn(model, x, y, ctx) -> (loss, stats)`` as training method ``name``."""
+    """Decorator: register ``fn(model, x, y, ctx) -> (loss, stats)`` as training method ``name``;
+    ``choices`` names the allowed values of its string parameters."""
 
     def deco(fn: Callable) -> Callable:
         METHODS.register(
             name,
-            MethodSpec(name, fn, dict(defaults or {}), needs_cost, adversarial, (fn.__doc__ or "").strip()),
+            MethodSpec(name, fn, dict(defaults or {}), needs_cost, adversarial, (fn.__doc__ or "").strip(),
+                       dict(choices or {})),
         )
         return fn
 
