@@ -758,25 +758,21 @@ class CW(PGD):
     defaults = {"loss": "cw"}
 
 
-def sensitive_targets(targets: Any, m: int, device: torch.device | None = None) -> Tensor:
+def sensitive_targets(targets: Any, device: torch.device | str | None = None) -> Tensor:
     """The ``(m, m)`` bool mask ``Ω`` (``Ω[i, j]``: turning class ``i`` into ``j`` costs something)
-    of a :class:`~csr.costs.CostMatrix`, an ``(m, m)`` array / tensor / nested list of costs
-    (``> 0`` is sensitive) or of bools; the diagonal is always off. Raises ``ValueError`` naming
-    the shape when it is not ``(m, m)``.
+    as a tensor: :attr:`csr.costs.CostMatrix.sensitive_mask` of ``targets`` — a ``CostMatrix`` or
+    anything it accepts (an ``(m, m)`` array / tensor / nested list of costs, or a bool mask with
+    a false diagonal); a bad matrix raises :class:`csr.costs.CostMatrixError` naming the problem.
 
-    >>> sensitive_targets([[0, 2], [0, 0]], 2).tolist()
+    >>> sensitive_targets([[0, 2], [0, 0]]).tolist()
     [[False, True], [False, False]]
     """
-    if isinstance(targets, Tensor):
-        t = targets.detach().to(torch.float64)
-    else:
-        values = targets.values if hasattr(targets, "to_list") else targets  # a CostMatrix
-        t = torch.as_tensor(np.array(values, dtype=float))
-    if t.dim() != 2 or t.shape != (m, m):
-        raise ValueError(f"sensitive targets must be an {m}x{m} matrix (one row and column per class), "
-                         f"got shape {tuple(t.shape)}")
-    mask = (t > 0) & ~torch.eye(m, dtype=torch.bool, device=t.device)
-    return mask.to(device) if device is not None else mask
+    from .costs import CostMatrix
+
+    if not isinstance(targets, CostMatrix):
+        values = targets.detach().cpu().numpy() if isinstance(targets, Tensor) else targets
+        targets = CostMatrix(np.asarray(values, dtype=float))
+    return torch.as_tensor(targets.sensitive_mask, device=device)
 
 
 def prob_margin(logits: Tensor, labels: Tensor, targets: Tensor | None = None) -> Tensor:
@@ -806,6 +802,9 @@ def prob_margin(logits: Tensor, labels: Tensor, targets: Tensor | None = None) -
     if targets is None:
         other = p.masked_fill(F.one_hot(labels, p.shape[1]).bool(), float("-inf")).amax(dim=1)
         return py - other
+    if tuple(targets.shape) != (p.shape[1], p.shape[1]):
+        raise ValueError(f"the sensitive targets must be {p.shape[1]}x{p.shape[1]} for {p.shape[1]} classes, "
+                         f"got shape {tuple(targets.shape)}")
     allowed = targets.to(device=p.device, dtype=torch.bool)[labels]
     # softmax outputs are >= 0, so filling the other classes with 0 leaves the max over Ω_y as is
     other = p.masked_fill(~allowed, 0.0).amax(dim=1)
@@ -886,12 +885,8 @@ class MarginPGD(PGD):
         if start not in MARGIN_STARTS:
             raise ValueError(f"unknown start {start!r}; known starts: {', '.join(MARGIN_STARTS)}")
         targets = settings["targets"]
-        mask = None
-        if isinstance(targets, Tensor) and targets.dtype == torch.bool and targets.dim() == 2:
-            mask = sensitive_targets(targets, targets.shape[0], targets.device)
-        elif targets is not None:
-            m = targets.m if hasattr(targets, "to_list") else len(targets)
-            mask = sensitive_targets(targets, int(m))
+        mask = None if targets is None else sensitive_targets(
+            targets, targets.device if isinstance(targets, Tensor) else None)
 
         def margin_weighted_ce(logits: Tensor, labels: Tensor) -> Tensor:
             return margin_weights(logits, labels, wa, normalize=False, targets=mask) * ce_loss(logits, labels)

@@ -255,9 +255,9 @@ def nonuniform_examples(
     return out
 
 
-def nonuniform_scores(examples: dict[str, Any], alpha_test: float, index: Any = None) -> dict[str, float]:
+def nonuniform_scores(examples: dict[str, Any], alpha_test: float) -> dict[str, float]:
     """``natural``, ``A_rob``, ``A_sa``, ``A_tr`` at ``alpha_test`` from :func:`nonuniform_examples`'
-    output (``index``: the examples to score, e.g. a bootstrap resample; default all):
+    output (intervals: :func:`csr.stats.paired_bootstrap_weighted` on the same arrays):
     ``A_sa = Σ w·1[PGD right] / Σ w`` with ``w = exp(−α·margin)`` of the PGD examples, ``A_tr``
     the same for the margin-weighted attack's examples and margins.
 
@@ -269,15 +269,13 @@ def nonuniform_scores(examples: dict[str, Any], alpha_test: float, index: Any = 
     key = str(float(alpha_test))
     if key not in examples["tr"]:
         raise ValueError(f"alpha_test {alpha_test} was not evaluated; evaluated: {', '.join(examples['tr'])}")
-    idx = slice(None) if index is None else np.asarray(index)
     a = float(alpha_test)
 
     def weighted(ok: Any, margin: Any) -> float:
-        w = np.exp(-a * np.asarray(margin, dtype=float)[idx])
-        return float((w * np.asarray(ok, dtype=float)[idx]).sum() / w.sum())
+        w = np.exp(-a * np.asarray(margin, dtype=float))
+        return float(metrics.weighted_accuracy(np.asarray(ok, dtype=bool), w))
 
-    return {"natural": float(np.asarray(examples["clean_ok"], dtype=float)[idx].mean()),
-            "A_rob": float(np.asarray(examples["rob_ok"], dtype=float)[idx].mean()),
+    return {"natural": float(np.mean(examples["clean_ok"])), "A_rob": float(np.mean(examples["rob_ok"])),
             "A_sa": weighted(examples["rob_ok"], examples["rob_margin"]),
             "A_tr": weighted(examples["tr"][key]["ok"], examples["tr"][key]["margin"])}
 

@@ -95,7 +95,7 @@ def test_cost_sensitive_margin_by_hand():
     from csr.attacks import sensitive_targets
 
     C = costs.load("single_pair:0,2", 3)
-    omega = sensitive_targets(C, 3)
+    omega = sensitive_targets(C)
     assert omega.tolist() == [[False, False, True], [False, False, False], [False, False, False]]
     logits = torch.tensor([[1.0, 3.0, 0.5], [0.0, 2.0, 1.0]])
     y = torch.tensor([0, 1])
@@ -106,10 +106,12 @@ def test_cost_sensitive_margin_by_hand():
     w = margin_weights(logits, y, 2.0, normalize=False, targets=omega)
     assert w.tolist() == pytest.approx([math.exp(-2 * float(m[0])), math.exp(-2.0)])
     # all-ones Ω is the paper's margin
-    full = sensitive_targets(costs.overall(3), 3)
+    full = sensitive_targets(costs.overall(3))
     assert torch.allclose(prob_margin(logits, y, full), prob_margin(logits, y))
-    with pytest.raises(ValueError, match="must be an 3x3 matrix"):
-        sensitive_targets(np.zeros((2, 3)), 3)
+    with pytest.raises(ValueError, match="must be 3x3 for 3 classes, got shape \\(2, 2\\)"):
+        prob_margin(logits, y, sensitive_targets([[0, 1], [0, 0]]))
+    with pytest.raises(costs.CostMatrixError):
+        sensitive_targets(np.zeros((2, 3)))
 
 
 def test_cost_margin_training_needs_the_cost_and_uses_it(batch):

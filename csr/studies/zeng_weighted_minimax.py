@@ -64,11 +64,9 @@ class Zeng(EmpiricalStudy):
 
     @classmethod
     def check(cls, out: dict[str, Any]) -> None:
-        for name in ("alpha_tests", "alpha_trains"):
-            check_numbers(repr(name), out[name], lambda a: math.isfinite(a) and a >= 0, "finite numbers >= 0")
-        for name in ("alpha_train_pgd", "alpha_train_trades"):
-            if not (math.isfinite(out[name]) and out[name] >= 0):
-                raise ParameterError(f"parameter {name!r} must be a finite number >= 0, got {out[name]!r}")
+        for name in ("alpha_tests", "alpha_trains", "alpha_train_pgd", "alpha_train_trades"):
+            values = out[name] if isinstance(out[name], list) else [out[name]]
+            check_numbers(repr(name), values, lambda a: math.isfinite(a) and a >= 0, "finite numbers >= 0")
         if out["eval_start"] not in MARGIN_STARTS:
             raise ParameterError(f"unknown eval_start {out['eval_start']!r}; known: {', '.join(MARGIN_STARTS)}")
 

@@ -116,7 +116,7 @@ def _margin_targets(ctx: MethodContext, device: torch.device) -> Tensor | None:
                          "matrix (TrainConfig.cost_matrix)")
     key = f"omega:{device}"
     if key not in ctx._cache:
-        ctx._cache[key] = sensitive_targets(ctx.cost, ctx.num_classes, device)
+        ctx._cache[key] = sensitive_targets(ctx.cost, device)
     return ctx._cache[key]
 
 
