@@ -13,6 +13,10 @@ CHAPTERS := $(patsubst notebooks/%,book/chapters/%,$(NOTEBOOKS))
 PAPERMILL := $(BIN)/papermill --cwd notebooks -k python3 --no-progress-bar
 export PYTHONHASHSEED := 0
 export MPLCONFIGDIR := $(CURDIR)/.venv/mplconfig
+# Notebooks whose outputs nbval checks are executed and checked on pinned CPU kernels
+# (csr.utils.PORTABLE_KERNELS_ENV, which a test keeps equal to this line): without them an
+# AVX-512 host and an AVX2 host train different smoke models from the same seed.
+PORTABLE := CSR_PORTABLE_KERNELS=1 ATEN_CPU_CAPABILITY=avx2 MKL_CBWR=COMPATIBLE,STRICT ONEDNN_MAX_CPU_ISA=AVX2 OPENBLAS_CORETYPE=Haswell
 
 .PHONY: help venv test unit nbval nbval-1thread book chapters html check-html notebooks bench clean
 
@@ -44,7 +48,7 @@ unit: $(STAMP)
 # nbval is the one execution of each notebook in `make test`; the test after them checks the
 # evaluations they left in the runs folder.
 nbval: $(STAMP)
-	$(BIN)/python -m pytest --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider -q \
+	env $(PORTABLE) $(BIN)/python -m pytest --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider -q \
 	  notebooks tests/test_notebooks.py::test_notebook_evaluations_are_files_next_to_runs
 
 # The same check on one thread, training afresh (a runs folder of its own, so no cached run
@@ -82,10 +86,13 @@ chapters: $(STAMP)
 
 book: chapters html
 
+# Fresh runs, so that no run trained on other kernels is reused.
+notebooks: export CSR_RUNS_DIR := $(CURDIR)/_build/notebook-runs
 notebooks: $(STAMP)
+	rm -rf _build/notebook-runs
 	@for nb in $(NOTEBOOKS); do \
 	  echo "papermill $$nb (smoke, in place)"; \
-	  $(PAPERMILL) $$nb $$nb -p profile smoke; \
+	  env $(PORTABLE) $(PAPERMILL) $$nb $$nb -p profile smoke; \
 	done
 
 bench: $(STAMP)

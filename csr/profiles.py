@@ -105,6 +105,8 @@ def setup(
         + (f"sigma={s['sigma']}, n={s['n']} noise samples" if "sigma" in s else f"eps={s.get('eps')}")
         + f", device={env['device']} "
         f"({env['device_name']}, {env['torch_threads']} threads), torch {env['torch']}"
+        + (f", CPU kernels {env['cpu_capability']}" + (" pinned (portable)" if env["portable_kernels"] else "")
+           if env["device"] == "cpu" else "")
     )
     if verbose:
         print(scale)

@@ -19,6 +19,45 @@ import torch
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent
 
+#: Environment that pins the CPU kernels to one code path on every x86-64 machine with AVX2, so
+#: that a notebook's outputs do not depend on the machine that executed it (measured: an
+#: AVX-512 host and an AVX2-only host trained different smoke models from the same seed). It
+#: must be set before Python starts (torch, MKL and OpenBLAS read it when they load); ``make
+#: notebooks`` and ``make nbval`` set it. ``CSR_PORTABLE_KERNELS=1`` also turns oneDNN off (its
+#: blocking follows the machine's cache sizes), so convolutions run ATen's im2col + MKL path —
+#: about 1.8x slower on the smoke models, and bitwise independent of the thread count.
+PORTABLE_KERNELS_ENV: dict[str, str] = {
+    "CSR_PORTABLE_KERNELS": "1",
+    "ATEN_CPU_CAPABILITY": "avx2",  # ATen's vectorised kernels (default: the best the CPU has)
+    "MKL_CBWR": "COMPATIBLE,STRICT",  # MKL's vendor-independent branch, alignment-independent
+    "ONEDNN_MAX_CPU_ISA": "AVX2",  # in case any op still reaches oneDNN
+    "OPENBLAS_CORETYPE": "Haswell",  # numpy / scipy's OpenBLAS
+}
+
+
+def portable_kernels() -> bool:
+    """Whether this process runs with :data:`PORTABLE_KERNELS_ENV` (``CSR_PORTABLE_KERNELS=1``).
+
+    When it does, importing csr turns oneDNN off (``torch.backends.mkldnn.enabled = False``);
+    a pinning variable that is missing or different raises, since a half-pinned run is not
+    portable and would say it is.
+
+    >>> isinstance(portable_kernels(), bool)
+    True
+    """
+    if os.environ.get("CSR_PORTABLE_KERNELS", "0") in ("", "0"):
+        return False
+    wrong = {k: os.environ.get(k) for k, v in PORTABLE_KERNELS_ENV.items() if os.environ.get(k) != v}
+    if wrong:
+        want = " ".join(f"{k}={v}" for k, v in PORTABLE_KERNELS_ENV.items())
+        raise RuntimeError(f"CSR_PORTABLE_KERNELS is set but {wrong} differ from the pinned values; "
+                           f"start Python with: {want}")
+    torch.backends.mkldnn.enabled = False
+    return True
+
+
+portable_kernels()
+
 
 def resources_dir() -> Path:
     """Files shipped inside the package (also in an installed wheel): ``paper_results/`` (the
@@ -154,6 +193,9 @@ def environment(device: torch.device | None = None) -> dict[str, Any]:
         "numpy": np.__version__,
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "onednn": bool(torch.backends.mkldnn.enabled),
+        "portable_kernels": portable_kernels(),
     }
     dev = device or resolve_device("auto")
     env["device"] = str(dev)

@@ -136,13 +136,13 @@ class ZhangEvans(Study):
     }
     profiles = {
         "smoke": dict(dataset="mnist5k", model="mlp", model_kwargs={"hidden": [64]}, n_train=600,
-                      n_val=200, n_eval=200, epochs=3, eps=0.1, eps_start=0.05, eps_warmup_epochs=1,
+                      n_val=100, n_eval=100, epochs=3, eps=0.1, eps_start=0.05, eps_warmup_epochs=1,
                       lr=1e-3, lr_step_start=2, lr_step=1, batch_size=50, bound="wk", alpha=None,
                       tune_alpha=False, max_clean_error=0.6, threads=2,
                       tasks=["single_pair:0,2", "single_seed:8", "odd"], real_tasks=["small_large"],
                       eps_list=[0.05], alpha_list=[0.1], fig2_train_all=False, fig5_task="single_seed:8", cifar=False,
                       seeds=[0, 1], seed_tasks=["single_seed:8"],
-                      crown_ibp=dict(_CROWN_IBP, epochs=2, eps_warmup_epochs=1, lr_step_start=1, lr_step=1,
+                      crown_ibp=dict(_CROWN_IBP, n_train=300, epochs=2, eps_warmup_epochs=1, lr_step_start=1, lr_step=1,
                                      tasks=["single_seed:8"])),
         "cpu": dict(dataset="mnist5k", model="mlp", model_kwargs={"hidden": [256]}, n_train=None,
                     n_val=None, n_eval=None, epochs=10, eps=0.1, eps_start=0.05, eps_warmup_epochs=4,
