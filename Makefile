@@ -18,7 +18,7 @@ export MPLCONFIGDIR := $(CURDIR)/.venv/mplconfig
 # AVX-512 host and an AVX2 host train different smoke models from the same seed.
 PORTABLE := CSR_PORTABLE_KERNELS=1 ATEN_CPU_CAPABILITY=avx2 MKL_CBWR=COMPATIBLE,STRICT ONEDNN_MAX_CPU_ISA=AVX2 OPENBLAS_CORETYPE=Haswell
 
-.PHONY: help venv test unit nbval nbval-1thread book chapters html check-html notebooks bench clean
+.PHONY: print-portable help venv test unit nbval nbval-1thread book chapters html check-html notebooks bench clean
 
 help:
 	@echo "make book            execute every notebook at PROFILE=$(PROFILE) into book/chapters/ and build _build/html"
@@ -27,6 +27,10 @@ help:
 	@echo "make notebooks       re-execute notebooks/ at the smoke profile (refreshes nbval outputs)"
 	@echo "make html            build _build/html from the committed chapters only"
 	@echo "make bench           run benchmarks/"
+
+# The pinned-kernel variables, for running nbval or papermill by hand: env $$(make -s print-portable) …
+print-portable:
+	@echo $(PORTABLE)
 
 # (Re)create the virtual environment when it is missing or requirements changed.
 $(STAMP): requirements.txt requirements-test.txt pyproject.toml
