@@ -1141,15 +1141,18 @@ def robust_accuracy(attack: Attack, x: Tensor, y: Tensor, batch_size: int = 256)
     return int((pred == y).sum()) / x.shape[0]
 
 
-def _reach_pairs(y: Tensor, m: int, batch_size: int) -> tuple[Tensor, Tensor, list[int]]:
+def _reach_pairs(y: Tensor, m: int, batch_size: int, pairs: Tensor | None = None) -> tuple[Tensor, Tensor, list[int]]:
     """The (example, target) pairs of :func:`pairwise_reach`, in the order of its reference loop:
     for each block of ``batch_size`` examples, for each class ``j``, the block's examples with
-    ``y ≠ j``. Returns ``(rows (P,), targets (P,), group sizes)``; a group is one (block, ``j``)
-    with at least one example, so ``P = N·(m − 1)``."""
+    ``y ≠ j`` (and ``pairs[y, j]`` when given). Returns ``(rows (P,), targets (P,), group
+    sizes)``; a group is one (block, ``j``) with at least one example, so ``P = N·(m − 1)``
+    without ``pairs``."""
     rows, targets, sizes = [], [], []
     classes = torch.arange(m, device=y.device)
     for s in batched(y.shape[0], batch_size):
         keep = y[s].unsqueeze(0) != classes.unsqueeze(1)  # (m, B): class j, example r
+        if pairs is not None:
+            keep &= pairs[y[s]].T
         j, r = keep.nonzero(as_tuple=True)  # sorted by j, then r
         rows.append(r + s.start)
         targets.append(j)
@@ -1159,7 +1162,7 @@ def _reach_pairs(y: Tensor, m: int, batch_size: int) -> tuple[Tensor, Tensor, li
 
 def pairwise_reach(
     attack: Attack, x: Tensor, y: Tensor, num_classes: int, batch_size: int = 256,
-    chunk_size: int = 4096,
+    chunk_size: int = 4096, pairs: Any = None,
 ) -> Tensor:
     """Which wrong classes each example can be pushed into, found by targeted attacks.
 
@@ -1191,6 +1194,11 @@ def pairwise_reach(
         batch_size: examples per block of the reference loop (it fixes which pairs share a
             random-start draw) and per forward pass of the clean predictions.
         chunk_size: most ``(example, target)`` pairs per attack call (memory grows with it).
+        pairs: optional ``(m, m)`` bool (array or tensor, e.g. ``CostMatrix.sensitive_mask``):
+            attack only the pairs with ``pairs[y, j]`` (the others are never targeted, so their
+            ``reach`` is only what the clean prediction and the other runs happened to hit: a
+            lower bound). What depends on the sensitive pairs alone — cost-sensitive robust
+            error, robust cost — is then the full loop's at a fraction of the runs.
 
     Returns:
         ``(N, m)`` bool tensor on ``x.device``.
@@ -1217,7 +1225,15 @@ def pairwise_reach(
         return reach
     model, ev = attack.model, attack.eval_mode
     reach[torch.arange(n, device=x.device), predict(model, x, batch_size, eval_mode=ev)] = True
-    rows, targets, sizes = _reach_pairs(y, m, batch_size)
+    if pairs is not None:
+        pairs = torch.as_tensor(np.asarray(pairs.cpu() if isinstance(pairs, Tensor) else pairs), dtype=torch.bool,
+                                device=x.device)
+        if pairs.shape != (m, m):
+            raise ValueError(f"pairs must be a ({m}, {m}) bool matrix, got shape {tuple(pairs.shape)}")
+    rows, targets, sizes = _reach_pairs(y, m, batch_size, pairs)
+    if not sizes:
+        reach[torch.arange(n, device=x.device), y] = False
+        return reach
     # Stack whole groups: the engine's own random start can be drawn per group; anything else
     # (a custom __call__ or start) gets one call per group, as in the reference loop.
     cls = type(attack)

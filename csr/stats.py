@@ -12,12 +12,12 @@ Example
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 __all__ = ["clopper_pearson", "rate_interval", "bootstrap_mean", "paired_bootstrap", "paired_bootstrap_weighted",
-           "format_interval"]
+           "bootstrap_statistic", "bootstrap_weighted_accuracy", "weighted_accuracies", "format_interval"]
 
 
 def _level(level: float) -> float:
@@ -78,6 +78,47 @@ def paired_bootstrap(a_values: Any, b_values: Any, level: float = 0.95, n_boot: 
     return bootstrap_mean(b - a, level, n_boot, seed)
 
 
+def bootstrap_statistic(stat: Callable[..., float], *arrays: Any, level: float = 0.95, n_boot: int = 2000,
+                        seed: int = 0) -> np.ndarray:
+    """``[stat(arrays), lo, hi]``: a statistic of per-example arrays and its percentile interval
+    from resampling the examples (axis −1; the same rows for every array).
+
+    Each array is ``(N,)`` or ``(S, N)`` (S training seeds on the same N examples; all arrays of
+    one shape); ``stat`` receives them as ``(S, n)`` arrays and returns a number.
+
+    >>> ok = np.array([1, 1, 0, 1]); mean = lambda a: float(a.mean())
+    >>> float(bootstrap_statistic(mean, ok)[0])
+    0.75
+    """
+    arrs = [np.atleast_2d(np.asarray(v, dtype=float)) for v in arrays]
+    if not arrs or len({a.shape for a in arrs}) != 1 or arrs[0].ndim != 2:
+        raise ValueError(f"bootstrap_statistic needs (N,) or (S, N) arrays of one shape, got "
+                         f"{[np.shape(v) for v in arrays]}")
+    alpha = 1 - _level(level)
+    n = arrs[0].shape[1]
+    if n == 0:
+        return np.full(3, np.nan)
+    reps = np.array([stat(*(a[:, i] for a in arrs)) for i in _resample(n, n_boot, seed)])
+    return np.array([float(stat(*arrs)), *np.quantile(reps, [alpha / 2, 1 - alpha / 2])])
+
+
+def weighted_accuracies(ok: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Row-wise ``Σ w·ok / Σ w`` of ``(S, n)`` arrays: one weighted accuracy per seed, ``(S,)``."""
+    return (w * ok).sum(-1) / w.sum(-1)
+
+
+def bootstrap_weighted_accuracy(ok: Any, w: Any, level: float = 0.95, n_boot: int = 2000, seed: int = 0) -> np.ndarray:
+    """``[A, lo, hi]`` for a weighted accuracy ``A = Σ w·ok / Σ w`` (the seed mean for ``(S, N)``
+    arrays) with a percentile interval over resampled examples. Weighted accuracies are ratios,
+    not binomial rates, so Clopper–Pearson does not apply.
+
+    >>> float(bootstrap_weighted_accuracy([1, 0], [3.0, 1.0])[0])
+    0.75
+    """
+    return bootstrap_statistic(lambda o, v: float(weighted_accuracies(o, v).mean()), ok, w, level=level,
+                               n_boot=n_boot, seed=seed)
+
+
 def paired_bootstrap_weighted(ok_a: Any, w_a: Any, ok_b: Any, w_b: Any, level: float = 0.95, n_boot: int = 2000,
                               seed: int = 0) -> np.ndarray:
     """``[d, lo, hi]`` for the difference ``d = A(b) − A(a)`` of two weighted accuracies
@@ -93,23 +134,12 @@ def paired_bootstrap_weighted(ok_a: Any, w_a: Any, ok_b: Any, w_b: Any, level: f
     >>> bool(np.allclose(paired_bootstrap_weighted(ok, ones, [1, 0, 0, 1], ones), paired_bootstrap(ok, [1, 0, 0, 1])))
     True
     """
-    arrs = [np.atleast_2d(np.asarray(v, dtype=float)) for v in (ok_a, w_a, ok_b, w_b)]
-    if len({a.shape for a in arrs}) != 1:
-        raise ValueError(f"paired_bootstrap_weighted needs arrays of one shape, got {[a.shape for a in arrs]}")
-    oa, wa, ob, wb = arrs
-    alpha = 1 - _level(level)
-
-    def diff(idx: Any) -> np.ndarray:
-        acc_a = (wa[:, idx] * oa[:, idx]).sum(-1) / wa[:, idx].sum(-1)
-        acc_b = (wb[:, idx] * ob[:, idx]).sum(-1) / wb[:, idx].sum(-1)
-        return (acc_b - acc_a).mean(0)
-
-    n = oa.shape[1]
-    if n == 0:
-        return np.full(3, np.nan)
-    idx = _resample(n, n_boot, seed)  # (n_boot, n)
-    reps = np.stack([diff(i) for i in idx])
-    return np.array([float(diff(slice(None))), *np.quantile(reps, [alpha / 2, 1 - alpha / 2])])
+    shapes = {np.atleast_2d(np.asarray(v, dtype=float)).shape for v in (ok_a, w_a, ok_b, w_b)}
+    if len(shapes) != 1:
+        raise ValueError(f"paired_bootstrap_weighted needs arrays of one shape, got {sorted(shapes)}")
+    return bootstrap_statistic(
+        lambda oa, wa, ob, wb: float((weighted_accuracies(ob, wb) - weighted_accuracies(oa, wa)).mean()),
+        ok_a, w_a, ok_b, w_b, level=level, n_boot=n_boot, seed=seed)
 
 
 def format_interval(value: float, lo: float, hi: float, digits: int = 3) -> str:

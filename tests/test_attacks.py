@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -740,3 +741,38 @@ def test_custom_callable_loss(attack_mlp, attack_batch):
     # a callable is interchangeable with the registered name
     assert torch.equal(BIM(attack_mlp, eps=0.1, steps=3, loss=cw_loss)(x, y),
                        BIM(attack_mlp, eps=0.1, steps=3, loss="cw")(x, y))
+
+
+def test_pairwise_reach_on_given_pairs_is_the_loop_over_those_pairs(attack_mlp, attack_digits):
+    # Oracle: the reference loop restricted to pairs[y, j]; a deterministic attack, so the same runs
+    # give the same landings. On the pairs attacked, the full matrix agrees (same runs).
+    _, _, x, y = attack_digits
+    x, y = x[:80], y[:80]
+    m = 10
+    attack = BIM(attack_mlp, eps=0.08, steps=5)
+    pairs = np.zeros((m, m), dtype=bool)
+    pairs[1::2, :] = True  # odd classes to every class
+    np.fill_diagonal(pairs, False)
+    reach = pairwise_reach(attack, x, y, m, pairs=pairs)
+    rows = torch.arange(len(y))
+    expected = torch.zeros(len(y), m, dtype=torch.bool)
+    expected[rows, predict(attack_mlp, x)] = True
+    for j in range(m):
+        keep = (y != j) & torch.as_tensor(pairs[y.numpy(), j])
+        if keep.any():
+            expected[rows[keep], predict(attack_mlp, attack(x[keep], y[keep], target=j))] = True
+    expected[rows, y] = False
+    assert torch.equal(reach, expected)
+    full = pairwise_reach(attack, x, y, m)
+    on = torch.as_tensor(pairs[y.numpy()])
+    assert torch.equal(reach[(y % 2 == 1)][:, :], full[(y % 2 == 1)])  # odd digits: every target attacked
+    assert not (reach & ~full).any()  # a subset of the runs finds a subset of the landings
+    assert on.any() and 0 < float(reach[y % 2 == 1].float().mean()) < 1
+    # no pair at all: only the clean misclassifications
+    none = pairwise_reach(attack, x, y, m, pairs=np.zeros((m, m), dtype=bool))
+    clean = torch.zeros(len(y), m, dtype=torch.bool)
+    clean[rows, predict(attack_mlp, x)] = True
+    clean[rows, y] = False
+    assert torch.equal(none, clean)
+    with pytest.raises(ValueError, match=r"pairs must be a \(10, 10\) bool matrix"):
+        pairwise_reach(attack, x, y, m, pairs=np.ones((3, 3), dtype=bool))

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from scipy.stats import binom
 
+from csr import stats
 from csr.stats import bootstrap_mean, clopper_pearson, format_interval, paired_bootstrap, rate_interval
 
 
@@ -63,3 +64,34 @@ def test_paired_bootstrap():
     with pytest.raises(ValueError, match="same examples"):
         paired_bootstrap(a, b[:-1])
     assert format_interval(0.1234, 0.1, 0.15) == "0.123 [0.100, 0.150]"
+
+
+def test_bootstrap_statistic_is_bootstrap_mean_for_the_mean():
+    v = np.random.default_rng(3).integers(0, 2, 57)
+    got = stats.bootstrap_statistic(lambda a: float(a.mean()), v, n_boot=500, seed=4)
+    assert np.allclose(got, stats.bootstrap_mean(v, n_boot=500, seed=4))
+
+
+def test_weighted_accuracy_interval_closed_forms():
+    # all correct: 1 in every replicate; unit weights: the plain bootstrap of the 0/1 array
+    assert stats.bootstrap_weighted_accuracy(np.ones(20), np.linspace(0.1, 3, 20)).tolist() == [1.0, 1.0, 1.0]
+    ok = np.random.default_rng(0).integers(0, 2, 40)
+    assert np.allclose(stats.bootstrap_weighted_accuracy(ok, np.ones(40)), stats.bootstrap_mean(ok))
+    # two seeds: the estimate is the mean of the seeds' weighted accuracies, computed by hand
+    ok2 = np.array([[1, 0, 1, 1], [0, 0, 1, 1]])
+    w2 = np.array([[2.0, 1.0, 1.0, 0.5], [1.0, 3.0, 1.0, 1.0]])
+    hand = np.mean([(2 + 1 + 0.5) / 4.5, 2 / 6])
+    assert stats.bootstrap_weighted_accuracy(ok2, w2)[0] == pytest.approx(hand)
+
+
+def test_paired_weighted_difference_over_seeds_by_hand():
+    rng = np.random.default_rng(1)
+    oa, ob = rng.integers(0, 2, (3, 30)), rng.integers(0, 2, (3, 30))
+    wa, wb = rng.uniform(0.2, 3, (3, 30)), rng.uniform(0.2, 3, (3, 30))
+    d, lo, hi = stats.paired_bootstrap_weighted(oa, wa, ob, wb)
+    hand = np.mean([(wb[s] * ob[s]).sum() / wb[s].sum() - (wa[s] * oa[s]).sum() / wa[s].sum() for s in range(3)])
+    assert d == pytest.approx(hand) and lo <= d <= hi
+    with pytest.raises(ValueError, match="one shape"):
+        stats.paired_bootstrap_weighted(oa, wa, ob[:, :5], wb[:, :5])
+    with pytest.raises(ValueError, match="one shape"):
+        stats.bootstrap_statistic(lambda a, b: 0.0, oa, ob[:2])

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from ..attacks import PGD, adversarial_predictions, predict
-from ..evaluate import Report, attack_report, cached, nonuniform_reports
+from ..evaluate import Report, attack_report, cached, nonuniform_examples, nonuniform_scores
 from ..train import METHODS, RunResult, TrainConfig
 from ..train.wpgd import prediction_entropy, wasserstein_objective
 from ..utils import config_hash
@@ -64,18 +64,25 @@ class EmpiricalStudy(Study):
         return self.train(self.config(method, cost, **kw))
 
     # --- evaluation -------------------------------------------------------------------------
-    def nonuniform(self, run: RunResult, alpha_test: float) -> dict[str, float]:
-        """Natural, A_rob, A_sa, A_tr at ``alpha_test`` (:func:`csr.evaluate.nonuniform_reports`,
-        cached next to the run). The profile's ``alpha_tests`` are evaluated together (one uniform
-        PGD pass for all of them); the margin-weighted attack starts as the profile's
-        ``eval_start`` says (default ``"gaussian"``, Algorithm 1's)."""
+    def nonuniform_examples(self, run: RunResult) -> dict[str, Any]:
+        """The per-example data behind A_rob / A_sa / A_tr at every profile ``alpha_tests`` value
+        (:func:`csr.evaluate.nonuniform_examples`: clean and uniform-PGD correctness and margins,
+        the margin-weighted attack's per α), cached next to the run. The margin-weighted attack
+        starts as the profile's ``eval_start`` says (default ``"gaussian"``, Algorithm 1's)."""
         P = self.P
-        alphas = sorted({float(a) for a in P.get("alpha_tests", [])} | {float(alpha_test)})
+        alphas = sorted({float(a) for a in P.get("alpha_tests", [])})
         start = P.get("eval_start", "gaussian")
         key = {"eps": P["eps"], "steps": P["eval_steps"], "alpha_tests": alphas, "n": len(self.S.y_eval), "start": start}
-        rows = self.cached(run, "nonuniform", key, lambda: nonuniform_reports(
+        return self.cached(run, "nonuniform-ex", key, lambda: nonuniform_examples(
             run.model, self.S.x_eval, self.S.y_eval, P["eps"], alphas, steps=P["eval_steps"], start=start))
-        return next(r for r in rows if r["alpha_test"] == float(alpha_test))
+
+    def nonuniform(self, run: RunResult, alpha_test: float) -> dict[str, float]:
+        """Natural, A_rob, A_sa, A_tr at ``alpha_test`` (one of the profile's ``alpha_tests``), from
+        :meth:`nonuniform_examples` (:func:`csr.evaluate.nonuniform_scores`)."""
+        alphas = sorted({float(a) for a in self.P.get("alpha_tests", [])})
+        if float(alpha_test) not in alphas:
+            raise ValueError(f"alpha_test {alpha_test} is not among the profile's alpha_tests {alphas}")
+        return {**nonuniform_scores(self.nonuniform_examples(run), alpha_test), "alpha_test": float(alpha_test)}
 
     def predictions(self, run: RunResult, eps: float | None = None, metric: Any = None) -> dict[str, Any]:
         """Clean and PGD predictions (at the profile's ε, or ``eps``) on the evaluation inputs, with
@@ -107,12 +114,16 @@ class EmpiricalStudy(Study):
         res = self.cached(run, "preds", key, compute)
         return {k: np.asarray(v) for k, v in res.items()}
 
-    def cost_report(self, run: RunResult, cost: Any) -> Report:
+    def cost_report(self, run: RunResult, cost: Any, sensitive_only: bool = False, steps: int | None = None) -> Report:
         """Targeted-PGD report for a cost matrix (robust cost, cost-sensitive robust error, pairwise
-        errors; :func:`csr.evaluate.attack_report`), cached next to the run."""
+        errors; :func:`csr.evaluate.attack_report`; ``sensitive_only``: only Ω's pairs are
+        attacked), ``steps`` PGD steps (default the profile's ``eval_steps``), cached next to the
+        run."""
         P = self.P
         C = self.cost(cost)
-        attack = PGD(run.model, eps=P["eps"], steps=P["eval_steps"], seed=0)
-        key = config_hash({"cost": C.to_list(), "attack": repr(attack), "n": len(self.S.y_eval)})
-        return cached(run.run_dir / f"eval-cost-{key}.json",
-                      lambda: attack_report(run.model, attack, self.S.x_eval, self.S.y_eval, C))
+        attack = PGD(run.model, eps=P["eps"], steps=int(steps or P["eval_steps"]), seed=0)
+        spec: dict[str, Any] = {"cost": C.to_list(), "attack": repr(attack), "n": len(self.S.y_eval)}
+        if sensitive_only:
+            spec["pairs"] = "sensitive"
+        return cached(run.run_dir / f"eval-cost-{config_hash(spec)}.json",
+                      lambda: attack_report(run.model, attack, self.S.x_eval, self.S.y_eval, C, sensitive_only=sensitive_only))
