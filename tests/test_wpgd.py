@@ -3,6 +3,7 @@ directional effect of the attack, label metrics and the analyses' formulas by ha
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -12,8 +13,9 @@ from torch import nn
 
 from csr import costs
 from csr.attacks import PGD, predict
-from csr.label_metrics import (accuracy_gap, cifar10_semantic_metric, confusion_rates, distance_groups, gap_correlation,
-                               mean_by_distance, tree_metric, visual_metric, weighted_score)
+from csr.label_metrics import (MetricError, accuracy_gap, check_metric, cifar10_semantic_metric, confusion_rates,
+                               distance_groups, gap_correlation, mean_by_distance, metric_violation, tree_metric,
+                               visual_metric, weighted_score)
 from csr.train import METHODS, MethodContext, TrainConfig, train
 from csr.train.wpgd import prediction_entropy, wasserstein_loss, wasserstein_objective
 
@@ -104,6 +106,60 @@ def test_tree_metric_by_hand():
     S = cifar10_semantic_metric()
     assert np.allclose(S, S.T) and np.all(np.diag(S) == 0)
     assert S[3, 5] < S[3, 2] < S[3, 9]  # cat: dog < bird < truck
+
+
+def _triangle_ok(D: np.ndarray) -> bool:
+    """The oracle: every (i, j, k) triple by loops."""
+    m = len(D)
+    return all(D[i, k] <= D[i, j] + D[j, k] + 1e-9 for i in range(m) for j in range(m) for k in range(m))
+
+
+def test_check_metric_names_each_violation():
+    good = [[0, 1, 2], [1, 0, 1.5], [2, 1.5, 0]]
+    assert check_metric(good).tolist() == [[0, 1, 2], [1, 0, 1.5], [2, 1.5, 0]]
+    cases = {
+        "non-negative: D[0,1] = -1": [[0, -1], [-1, 0]],
+        "itself must be 0: D[1,1] = 0.5 (class 1 (b))": [[0, 1], [1, 0.5]],
+        "not symmetric: D[0,1] = 1 but D[1,0] = 2 (classes 0 (a) and 1 (b))": [[0, 1], [2, 0]],
+        "must be apart: D[0,1] = 0": [[0, 0], [0, 0]],
+    }
+    for msg, D in cases.items():
+        with pytest.raises(MetricError, match=re.escape(msg)):
+            check_metric(D, class_names=["a", "b"])
+    # the paper's own toy matrix is no metric: 0 → 1 costs 10, 0 → 2 → 1 costs 1.01
+    assert metric_violation(TOY_C).startswith("triangle inequality fails for i = 0, j = 2, k = 1")
+    with pytest.raises(MetricError, match="square"):
+        check_metric([[0, 1, 2]])
+    with pytest.raises(MetricError, match="not finite"):
+        check_metric([[0, np.nan], [np.nan, 0]])
+    with pytest.raises(MetricError, match="2 class names"):
+        check_metric(good, class_names=["a", "b"])
+    assert check_metric(costs.CostMatrix(good, name="g")).shape == (3, 3)
+    assert metric_violation(np.array(good) + 1e-12 * np.eye(3)) is None  # rounding slack
+
+
+def test_triangle_check_against_loops():
+    rng = np.random.default_rng(0)
+    found = {True: 0, False: 0}
+    for trial in range(200):
+        m = int(rng.integers(3, 8))
+        A = rng.uniform(0.1, 1, (m, m))
+        D = (A + A.T) / 2
+        np.fill_diagonal(D, 0)
+        if trial % 2:  # shortest paths: a metric by construction
+            for k in range(m):
+                D = np.minimum(D, D[:, [k]] + D[[k], :])
+        ok = _triangle_ok(D)
+        found[ok] += 1
+        assert (metric_violation(D) is None) == ok
+    assert found[True] >= 100 and found[False] > 10  # both branches exercised
+    # m = 200 (Tiny ImageNet) in blocks: the semantic metric of a balanced tree passes
+    tree = {"r": {f"g{a}": {f"h{a}{b}": [f"c{a}{b}{c}" for c in range(10)] for b in range(4)} for a in range(5)}}
+    classes = [f"c{a}{b}{c}" for a in range(5) for b in range(4) for c in range(10)]
+    D = tree_metric(tree, classes)
+    assert D.shape == (200, 200) and metric_violation(D) is None
+    D[0, 199] = D[199, 0] = 5.0
+    assert "triangle inequality fails for i = 0, j =" in metric_violation(D)
 
 
 def test_visual_metric_on_mnist5k():

@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..profiles import Setup
     from ..train import RunResult, TrainConfig
 
-__all__ = ["Study", "ParameterError", "COMMON_TYPES", "check_type", "check_numbers"]
+__all__ = ["Study", "ParameterError", "COMMON_TYPES", "check_type", "check_numbers", "verdict"]
 
 
 class ParameterError(ValueError):
@@ -49,6 +49,16 @@ COMMON_TYPES: dict[str, tuple[type, ...]] = {
 # Counts that must be >= 1 wherever a study has them.
 _POSITIVE_COUNTS = ("epochs", "n_train", "n_val", "n_eval", "train_steps", "eval_steps", "eval_restarts",
                     "batch_size", "k", "n0", "n", "certify_batch", "threads", "resolution")
+
+
+def verdict(lo: float, hi: float, threshold: float = 0.0) -> str:
+    """``"yes"`` when a 95 % interval lies above ``threshold``, ``"no"`` when below, else
+    ``"not resolved"``.
+
+    >>> verdict(0.01, 0.05), verdict(-0.03, -0.01), verdict(-0.01, 0.02)
+    ('yes', 'no', 'not resolved')
+    """
+    return "yes" if lo > threshold else ("no" if hi < threshold else "not resolved")
 
 
 def check_type(name: str, value: Any, types: tuple[type, ...]) -> None:

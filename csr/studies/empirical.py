@@ -32,10 +32,12 @@ class EmpiricalStudy(Study):
 
     # --- training ---------------------------------------------------------------------------
     def config(self, method: str, cost: Any = None, *, track: tuple[str, ...] = (), val_attack: bool = False,
-               eps: float | None = None, seed: int | None = None, **method_kwargs: Any) -> TrainConfig:
-        """The run's config: the profile's data, model and optimiser, ε (``eps`` overrides it) and
-        inner-attack steps (for adversarial methods), every method parameter explicit, the last
-        epoch kept; ``seed`` the training seed (None: the profile's)."""
+               eps: float | None = None, seed: int | None = None, norm: str | None = None,
+               **method_kwargs: Any) -> TrainConfig:
+        """The run's config: the profile's data, model and optimiser, ε (``eps`` overrides it), the
+        threat model's ``norm`` (the profile's, default ℓ∞) and inner-attack steps (for adversarial
+        methods), every method parameter explicit, the last epoch kept; ``seed`` the training seed
+        (None: the profile's)."""
         P = dict(self.P) if eps is None else {**self.P, "eps": float(eps)}
         spec = METHODS.get(method)
         kw = dict(method_kwargs)
@@ -52,7 +54,9 @@ class EmpiricalStudy(Study):
             **common, method=method, method_kwargs=kw,
             cost_matrix=None if cost is None else self.cost(cost).to_list(),
             epochs=P["epochs"], batch_size=P["batch_size"], optimizer=P.get("optimizer", "adam"), lr=P["lr"],
-            momentum=float(P.get("momentum", 0.9)), weight_decay=float(P.get("weight_decay", 0.0)),
+            momentum=float(P.get("momentum", 0.9)), nesterov=bool(P.get("nesterov", False)),
+            weight_decay=float(P.get("weight_decay", 0.0)), augment=P.get("augment"),
+            norm=norm or P.get("norm", "linf"),
             lr_schedule=P.get("lr_schedule", "constant"), lr_step=int(P.get("lr_step", 10)),
             lr_gamma=float(P.get("lr_gamma", 0.5)), n_train=P["n_train"],
             eps=P["eps"] if spec.adversarial else 0.0,
@@ -86,7 +90,7 @@ class EmpiricalStudy(Study):
 
     def predictions(self, run: RunResult, eps: float | None = None, metric: Any = None) -> dict[str, Any]:
         """Clean and PGD predictions (at the profile's ε, or ``eps``) on the evaluation inputs, with
-        the clean predictions' entropy (nats): ``{"y", "clean", "pgd", "entropy"}`` as NumPy arrays
+        the clean predictions' entropy (nats); the attack's norm is the profile's ``norm`` (ℓ∞ by default): ``{"y", "clean", "pgd", "entropy"}`` as NumPy arrays
         (cached next to the run).
 
         ``metric`` (an (m, m) label metric): the attack maximises the metric's expected cost
@@ -102,7 +106,8 @@ class EmpiricalStudy(Study):
                 raise ValueError(f"predictions: the metric must be {self.m}x{self.m}, got shape {M.shape}")
             loss["loss"] = wasserstein_objective(torch.tensor(M, dtype=x.dtype, device=x.device), 1.0, float("inf"))
             key["metric"] = M.tolist()
-        attack = PGD(run.model, eps=P["eps"] if eps is None else float(eps), steps=P["eval_steps"], seed=0, **loss)
+        attack = PGD(run.model, eps=P["eps"] if eps is None else float(eps), steps=P["eval_steps"], seed=0,
+                     norm=P.get("norm", "linf"), **loss)
         key["attack"] = repr(attack)
 
         def compute() -> dict:

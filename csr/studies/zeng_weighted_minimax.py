@@ -26,7 +26,7 @@ from ..evaluate import nonuniform_scores
 from ..stats import (bootstrap_statistic, bootstrap_weighted_accuracy, clopper_pearson, format_interval,
                      paired_bootstrap, paired_bootstrap_weighted, weighted_accuracies)
 from ..train import RunResult
-from .base import ParameterError, check_numbers
+from .base import ParameterError, check_numbers, verdict
 from .empirical import EmpiricalStudy
 
 __all__ = ["Zeng", "paper_results", "verdict", "TABLE_MODELS", "COST_MODELS"]
@@ -38,15 +38,6 @@ COST_MODELS = ("PGD+cost", "TRADES+cost")
 #: "No significant drop under the uniform attack" is read as: A_rob falls by less than this.
 UNIFORM_TOLERANCE = 0.01
 
-
-def verdict(lo: float, hi: float, threshold: float = 0.0) -> str:
-    """``"yes"`` when a 95 % interval lies above ``threshold``, ``"no"`` when below, else
-    ``"not resolved"``.
-
-    >>> verdict(0.01, 0.05), verdict(-0.03, -0.01), verdict(-0.01, 0.02)
-    ('yes', 'no', 'not resolved')
-    """
-    return "yes" if lo > threshold else ("no" if hi < threshold else "not resolved")
 
 # α_train per family as Table 1 prints it for MNIST (PGD+ours 0.5, TRADES+ours 2.0); Table 2
 # (CIFAR-10) prints 2.0 / 2.0 and Table 3 (Tiny ImageNet) 0.3 / 5.0. Algorithm 1 starts the

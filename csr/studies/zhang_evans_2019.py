@@ -29,7 +29,7 @@ from ..metrics import cost_sensitive_errors_per_example, robust_cost_per_example
 from ..stats import bootstrap_mean, clopper_pearson, format_interval, paired_bootstrap
 from ..train import RunResult, TrainConfig, tuning
 from ..utils import config_hash
-from .base import Study
+from .base import Study, verdict
 
 __all__ = ["ZhangEvans", "verdict_lower", "TASKS", "LABELS", "CIFAR_TASKS", "CIFAR_LABELS", "paper_results"]
 
@@ -97,7 +97,7 @@ def _per_candidate(report: evaluate.Report, y: np.ndarray, cost: costs.CostMatri
 
 def verdict_lower(diff: tuple[float, float, float]) -> str:
     """'yes' / 'no' / 'not resolved' for "ours − baseline < 0" from (estimate, low, high)."""
-    return "yes" if diff[2] < 0 else ("no" if diff[1] > 0 else "not resolved")
+    return verdict(-diff[2], -diff[1])
 
 # Beyond the paper: the cost-sensitive loss (3.2) on the paper's network and ε, trained with
 # CROWN-IBP bounds (Zhang et al. 2020: ε ramped from 0; β from 1 to 0 mixes CROWN-IBP into IBP,

@@ -85,6 +85,7 @@ class TrainConfig:
     optimizer: str = "adam"
     lr: float = 1e-3
     momentum: float = 0.9
+    nesterov: bool = False  # SGD with Nesterov momentum (Terzi et al.'s WRNs)
     weight_decay: float = 0.0
     lr_schedule: str = "constant"
     lr_step: int = 10  # 'step': multiply by lr_gamma every lr_step epochs (after lr_step_start)
@@ -351,7 +352,8 @@ def _train(cfg: TrainConfig, threads: int, splits: Splits | None, runs_root: str
     model = _build(cfg, splits, device)
     if cfg.optimizer == "sgd":
         opt: torch.optim.Optimizer = torch.optim.SGD(
-            model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+            model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+            nesterov=cfg.nesterov,
         )
     else:
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
