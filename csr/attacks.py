@@ -55,6 +55,8 @@ __all__ = [
     "LOSSES",
     "NORMS",
     "ATTACKS",
+    "CostPGD",
+    "log_expected_cost",
     "ce_loss",
     "cw_loss",
     "resolve_loss",
@@ -558,6 +560,10 @@ class Attack:
             raise ValueError(f"attack loss {self.loss!r} must return a (N,) tensor, got {got}")
         return -value if targeted else value
 
+    def _succeeded(self, pred: Tensor, labels: Tensor, targeted: bool) -> Tensor:
+        """``(N,)`` bool: a restart that reached this needs no further restarts."""
+        return pred == labels if targeted else pred != labels
+
     def _direction(self, grad: Tensor, state: dict) -> Tensor:
         """Ascent direction from the raw gradient (MIM adds momentum here)."""
         return grad
@@ -601,7 +607,7 @@ class Attack:
                 logits = self.model(xa)
                 obj = self._objective(logits, labels[idx], targeted).to(x.dtype)
                 pred = logits.argmax(dim=1)
-            ok = pred == labels[idx] if targeted else pred != labels[idx]
+            ok = self._succeeded(pred, labels[idx], targeted)
             better = ok | (obj > best_obj[idx])
             upd = idx[better]
             best[upd] = xa[better]
@@ -912,6 +918,79 @@ class MarginPGD(PGD):
         return f"{text[:-1]}, targets=<{int(self.targets.sum())} sensitive pairs>)"
 
 
+def log_expected_cost(logits: Tensor, labels: Tensor, cost: Tensor) -> Tensor:
+    """``(N,)`` ``log Σ_j softmax(logits)_j · cost[y, j]`` computed in log space (stable when the
+    costly classes are improbable), ``0`` for examples whose row of ``cost`` is all zero (no
+    sensitive target: nothing to gain, no gradient).
+
+    >>> C = torch.tensor([[0.0, 2.0], [0.0, 0.0]])
+    >>> log_expected_cost(torch.zeros(2, 2), torch.tensor([0, 1]), C).exp().tolist()  # 0.5·2, none
+    [1.0, 1.0]
+    """
+    rows = cost.to(logits.dtype)[labels]
+    has = rows.sum(1) > 0
+    z = logits.log_softmax(1) + torch.where(rows > 0, rows.log(), torch.full_like(rows, float("-inf")))
+    z = torch.where(has[:, None], z, logits.log_softmax(1))  # finite, so no NaN gradient flows back
+    return torch.where(has, torch.logsumexp(z, 1), torch.zeros_like(has, dtype=logits.dtype))
+
+
+class CostPGD(PGD):
+    """The cost-aware attack: PGD that maximises the expected cost ``Σ_j softmax_j · C[y, j]`` of
+    the model's prediction under a cost matrix ``C`` (in log space, the same ascent directions:
+    a positive factor does not change a sign or normalised step). It pushes each example towards
+    the classes its row of ``C`` makes costly, weighted by their costs, in one run — where
+    :func:`pairwise_reach` runs a targeted attack per class. On a single-pair matrix ``s → t`` it
+    is targeted PGD towards ``t`` on the examples of ``s`` (log of ``softmax_t``: minus the
+    targeted cross-entropy); examples of a class with no costly target stay where they start.
+    A restart that lands on a costly class succeeds. Untargeted only. Keywords: ``cost`` (a
+    :class:`csr.costs.CostMatrix` or anything :func:`csr.costs.as_cost` takes; required),
+    ``alpha``, ``steps``, ``norm``, ``random_start``, ``restarts``, ``eval_mode``, ``seed``.
+
+    Example
+    -------
+    >>> import torch
+    >>> from torch import nn
+    >>> CostPGD(nn.Linear(4, 3), eps=0.3, steps=20, cost=[[0, 1, 5], [0, 0, 0], [1, 0, 0]])
+    CostPGD(eps=0.3, alpha=0.0375, steps=20, norm='linf', random_start=True, restarts=1, cost=<3 sensitive pairs>)
+    """
+
+    keywords = ("cost", "alpha", "steps", "norm", "random_start", "restarts", "eval_mode", "seed")
+    defaults = {"cost": None}
+    hints = {"cost": "Any"}
+    _repr_fields = ("eps", "alpha", "steps", "norm", "random_start", "restarts")
+
+    cost: Tensor
+
+    def _configure(self, model: nn.Module, eps: float, settings: dict[str, object]) -> None:
+        from .costs import as_cost
+
+        if settings["cost"] is None:
+            raise ValueError("CostPGD needs cost=...: the cost matrix whose expected cost it maximises")
+        C = as_cost(settings["cost"])
+        cost = torch.tensor(C.values, dtype=torch.float32)
+
+        def expected_cost(logits: Tensor, labels: Tensor) -> Tensor:
+            if cost.shape[0] != logits.shape[1]:
+                raise ValueError(f"CostPGD: the cost matrix is {cost.shape[0]}×{cost.shape[0]} but the model has "
+                                 f"{logits.shape[1]} classes")
+            return log_expected_cost(logits, labels, cost.to(logits.device))
+
+        super()._configure(model, eps, {**settings, "loss": expected_cost})
+        self.loss = "expected_cost"
+        self.cost, self._n_pairs = cost, len(C.pairs)
+
+    def __call__(self, x: Tensor, y: Tensor, target: Tensor | int | None = None) -> Tensor:
+        if target is not None:
+            raise ValueError("CostPGD is untargeted: its targets are the costly classes of each example's row of C")
+        return super().__call__(x, y)
+
+    def _succeeded(self, pred: Tensor, labels: Tensor, targeted: bool) -> Tensor:
+        return self.cost.to(pred.device)[labels, pred] > 0
+
+    def __repr__(self) -> str:
+        return f"{super().__repr__()[:-1]}, cost=<{self._n_pairs} sensitive pairs>)"
+
+
 class CWL2(Attack):
     """Carlini & Wagner's ℓ2 attack (2017): the optimisation attack, not PGD on its loss.
 
@@ -1028,15 +1107,17 @@ class CWL2(Attack):
 
 ATTACKS: Registry[type[Attack]] = Registry("attack")
 """Registry of attack classes: ``fgsm``, ``pgd``, ``bim``, ``mim``, ``cw`` (PGD on the C&W
-margin), ``cw_l2`` (Carlini & Wagner's optimisation attack), ``margin_pgd``.
+margin), ``cw_l2`` (Carlini & Wagner's optimisation attack), ``margin_pgd``, ``cost_pgd`` (the
+cost-aware attack).
 
 >>> ATTACKS.names()
-['bim', 'cw', 'cw_l2', 'fgsm', 'margin_pgd', 'mim', 'pgd']
+['bim', 'cost_pgd', 'cw', 'cw_l2', 'fgsm', 'margin_pgd', 'mim', 'pgd']
 """
 for _cls in (FGSM, PGD, BIM, MIM, CW):
     ATTACKS.register(_cls.__name__.lower(), _cls)
 ATTACKS.register("cw_l2", CWL2)
 ATTACKS.register("margin_pgd", MarginPGD)
+ATTACKS.register("cost_pgd", CostPGD)
 del _cls
 
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -703,7 +704,7 @@ def from_metric(m: int, distances: Any, p: float = 1.0, normalize: bool = False)
 # ------------------------------------------------------------------------------------------
 # Loading
 # ------------------------------------------------------------------------------------------
-_FILE_SUFFIXES = (".csv", ".json", ".yaml", ".yml")
+_FILE_SUFFIXES = (".csv", ".tsv", ".txt", ".json", ".yaml", ".yml")
 
 
 def _stored_matrix_folders() -> list[Path]:
@@ -727,38 +728,74 @@ def named_matrices() -> list[str]:
     return sorted({p.stem for f in _stored_matrix_folders() for p in f.glob("*") if p.suffix in _FILE_SUFFIXES})
 
 
+def _number(cell: str) -> bool:
+    try:
+        float(cell)
+        return True
+    except ValueError:
+        return False
+
+
+def _split_table(text: str) -> list[list[str]]:
+    """Rows of cells of a delimited table: ``,`` ``;`` or tab (the first that occurs outside
+    comment lines, in that order), else runs of whitespace. Blank and ``#`` lines are skipped."""
+    lines = [ln.strip() for ln in text.splitlines()]
+    lines = [ln for ln in lines if ln and not ln.startswith("#")]
+    for delim in (",", ";", "\t"):
+        if any(delim in ln for ln in lines):
+            return [[c.strip().strip('"').strip("'") for c in ln.split(delim)] for ln in lines]
+    return [ln.split() for ln in lines]
+
+
+def _parse_table(cells: list[list[str]], where: str) -> tuple[np.ndarray, list[str] | None]:
+    """A square table of numbers with an optional header row of class names and an optional
+    index column (row names), as users write them: names may be digits ("0,1,…,9"), a header
+    may start with an empty or label corner cell (pandas' ``to_csv``), row names must equal the
+    header's. Returns the values and the class names (None without a header or index)."""
+    if not cells:
+        raise CostMatrixError(f"cost matrix file {where} is empty")
+    header: list[str] | None = None
+    index: list[str] | None = None
+    rows = cells
+    n_rows, first_w = len(cells), len(cells[0])
+    # A header: a non-numeric cell in the first row, or one row more than there are columns.
+    widths = {len(r) for r in cells[1:]} or {first_w}
+    if not all(_number(c) for c in cells[0]) or (n_rows == max(widths) + 1 and n_rows > 1) or \
+            (n_rows == max(widths) and first_w == max(widths) - 1 and n_rows > 1):
+        header, rows = cells[0], cells[1:]
+    # An index column: no number in the first column, or one column more than there are rows.
+    if rows and (not any(_number(r[0]) for r in rows) or all(len(r) == len(rows) + 1 for r in rows)):
+        index, rows = [r[0] for r in rows], [r[1:] for r in rows]
+        if header is not None and len(header) == len(rows[0]) + 1:
+            header = header[1:]  # the corner cell
+    if not rows:
+        raise CostMatrixError(f"cost matrix file {where} has a header but no rows of numbers")
+    if len({len(r) for r in rows}) > 1:
+        raise CostMatrixError(f"cost matrix file {where}: rows have different lengths "
+                              f"({sorted({len(r) for r in rows})} numbers)")
+    bad = [c for r in rows for c in r if not _number(c)]
+    if bad:
+        raise CostMatrixError(f"cost matrix file {where}: entries must be numbers, got {bad[0]!r}")
+    values = np.array([[float(c) for c in r] for r in rows], dtype=np.float64)
+    if header is not None and len(header) != values.shape[1]:
+        raise CostMatrixError(f"cost matrix file {where}: the header names {len(header)} classes but the rows "
+                              f"hold {values.shape[1]} numbers")
+    if index is not None and header is not None and index != header:
+        if sorted(index) != sorted(header):
+            raise CostMatrixError(f"cost matrix file {where}: row names {index} differ from the column names {header}")
+        order = [index.index(h) for h in header]  # rows written in another order: put them in the header's
+        values = values[order]
+    return values, header if header is not None else index
+
+
 def _read_matrix_file(path: Path) -> tuple[np.ndarray, list[str] | None]:
     if not path.is_file():
         raise CostMatrixError(f"cost matrix file not found: {path}")
     suffix = path.suffix.lower()
     text = path.read_text()
     names = None
-    if suffix == ".csv":
-        rows = [r for r in (line.strip() for line in text.splitlines()) if r and not r.startswith("#")]
-        cells = [[c.strip() for c in r.split(",")] for r in rows]
-        if not cells:
-            raise CostMatrixError(f"cost matrix file {path} is empty")
-
-        def numeric(row: list[str]) -> bool:
-            try:
-                [float(c) for c in row]
-                return True
-            except ValueError:
-                return False
-
-        if not numeric(cells[0]):  # header row with class names (and maybe a corner cell)
-            header, cells = cells[0], cells[1:]
-            if cells and not numeric(cells[0]):  # first column holds row labels
-                cells = [r[1:] for r in cells]
-                header = header[1:] if len(header) == len(cells[0]) + 1 else header
-            names = header
-        try:
-            values = np.array([[float(c) for c in r] for r in cells], dtype=np.float64)
-        except ValueError as e:
-            raise CostMatrixError(f"cost matrix file {path}: entries must be numbers ({e})") from None
-        if len({len(r) for r in cells}) > 1:
-            raise CostMatrixError(f"cost matrix file {path}: rows have different lengths")
-        return values, names
+    if suffix in (".csv", ".tsv", ".txt"):
+        return _parse_table(_split_table(text), str(path))
     if suffix in (".json", ".yaml", ".yml"):
         try:
             if suffix == ".json":
@@ -775,7 +812,7 @@ def _read_matrix_file(path: Path) -> tuple[np.ndarray, list[str] | None]:
             names = obj.get("class_names")
             obj = obj["matrix"]
         return _validate(obj, allow_empty=True), names  # all-zero is checked by CostMatrix
-    raise CostMatrixError(f"cost matrix file must be .csv, .json or .yaml: {path}")
+    raise CostMatrixError(f"cost matrix file must be .csv/.tsv/.txt, .json or .yaml: {path}")
 
 
 def _parse_args(text: str) -> tuple[list[Any], dict[str, Any]]:
@@ -825,8 +862,31 @@ def load(
         raise CostMatrixSizeError(
             f"cost matrix is {C.m}×{C.m} but the dataset has {num_classes} classes", C.m, num_classes
         )
+    values = C.values
+    if names and class_names is not None:
+        values = _match_names(C, [str(n) for n in names], [str(c) for c in class_names])
     cn = class_names if class_names is not None else (names if names and len(names) == C.m else C.class_names)
-    return CostMatrix(C.values, class_names=cn, name=C.name)
+    return CostMatrix(values, class_names=cn, name=C.name)
+
+
+def _match_names(C: CostMatrix, names: list[str], want: list[str]) -> np.ndarray:
+    """``C``'s values in the dataset's class order ``want``, read from the class names its file
+    gives: the same names in another order are reordered by name; digits ``0 … m−1`` for a
+    dataset with other names are read as class indices; any other mismatch is an error naming it."""
+    if names == want:
+        return C.values
+    if sorted(names) == sorted(want):
+        order = [names.index(c) for c in want]
+        return C.values[np.ix_(order, order)]
+    if names == [str(i) for i in range(C.m)]:
+        return C.values
+    unknown = [n for n in names if n not in want]
+    missing = [c for c in want if c not in names]
+    raise CostMatrixError(
+        f"cost matrix {C.name!r}: its class names do not match the dataset's classes {want}: "
+        f"{'unknown ' + repr(unknown) if unknown else ''}{'; ' if unknown and missing else ''}"
+        f"{'missing ' + repr(missing) if missing else ''} (name the classes as the dataset does, use the indices "
+        f"0..{C.m - 1}, or drop the header)")
 
 
 def as_cost(cost: Any, num_classes: int | None = None, *, allow_empty: bool = False) -> CostMatrix:
@@ -892,7 +952,7 @@ def _load(
     if isinstance(spec, CostMatrix):
         C = spec
     elif isinstance(spec, Path) or (isinstance(spec, str) and _looks_like_path(spec)):
-        values, names = _read_matrix_file(Path(spec).expanduser())
+        values, names = _read_matrix_file(resolve_user_path(spec))
         C = CostMatrix(values, name=Path(spec).stem, allow_empty=allow_empty)
     elif isinstance(spec, str) and spec.strip().startswith("["):  # a nested list passed as text
         try:
@@ -939,6 +999,31 @@ def _load(
     return C, names
 
 
+def user_dirs() -> list[Path]:
+    """Where a relative path a user typed is looked up, in order: ``$CSR_INVOCATION_DIR`` (set by
+    the ``csr`` command), the shell's directory ``$PWD`` (a notebook kernel started by
+    ``papermill --cwd notebooks`` keeps the caller's), then the process's working directory."""
+    dirs = [os.environ.get("CSR_INVOCATION_DIR"), os.environ.get("PWD"), os.getcwd()]
+    return list(dict.fromkeys(Path(d).expanduser().resolve() for d in dirs if d))
+
+
+def resolve_user_path(spec: str | Path) -> Path:
+    """An existing file for a path the user typed (absolute, ``~``, or relative to one of
+    :func:`user_dirs`); raises :class:`CostMatrixError` naming every place it looked.
+
+    >>> resolve_user_path("no/such/file.csv")
+    Traceback (most recent call last):
+    ...
+    csr.costs.CostMatrixError: cost matrix file not found: 'no/such/file.csv'; looked for ...
+    """
+    p = Path(spec).expanduser()
+    tried = [p] if p.is_absolute() else [d / p for d in user_dirs()]
+    for q in tried:
+        if q.is_file():
+            return q
+    raise CostMatrixError(f"cost matrix file not found: {str(spec)!r}; looked for " + ", ".join(str(q) for q in tried))
+
+
 def _looks_like_path(spec: str) -> bool:
     s = spec.strip()
     return s.lower().endswith(_FILE_SUFFIXES) or "/" in s or "\\" in s
@@ -951,7 +1036,7 @@ def save(C: CostMatrix, path: str | Path) -> Path:
         lines = []
         if C.class_names:
             lines.append(",".join(C.class_names))
-        lines += [",".join(f"{v:g}" for v in row) for row in C.values]
+        lines += [",".join(repr(float(v)) for v in row) for row in C.values]  # shortest exact repr: round-trips
         text = "\n".join(lines) + "\n"
     elif path.suffix == ".json":
         text = json.dumps(C.to_dict(), indent=1) + "\n"

@@ -51,7 +51,7 @@ import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -402,6 +402,25 @@ def _require_files(name: str, root: Path, download: bool) -> None:
     )
 
 
+def _torchvision_splits(name: str, cls: Any, root: Path, download: bool) -> tuple[Any, Any]:
+    """The train and test sets of a torchvision dataset class; a download that fails (offline,
+    a mirror down) becomes one :class:`DatasetNotFoundError` naming the files, where they go and
+    where to fetch them, instead of torchvision's raw ``URLError`` / ``RuntimeError``."""
+    try:
+        return cls(str(root), train=True, download=download), cls(str(root), train=False, download=download)
+    except (OSError, RuntimeError) as e:  # URLError is an OSError; torchvision's mirrors raise RuntimeError
+        if not download or not _missing_files(name, root):
+            raise
+        urls = [getattr(cls, "url", None)] if getattr(cls, "url", None) else [
+            f"{(getattr(cls, 'mirrors', None) or [''])[0]}{f}" for f, _ in getattr(cls, "resources", [])]
+        files = "\n".join(f"  {f}" for f in TORCHVISION_FILES[name])
+        raise DatasetNotFoundError(
+            f"dataset {name!r}: the download failed ({type(e).__name__}: {e}); is this machine offline? "
+            f"Fetch {', '.join(u for u in urls if u) or 'the files'} elsewhere and unpack them so that folder "
+            f"{str(root)!r} holds:\n{files}\nthen run again with download=False (or point CSR_DATA_DIR at that "
+            f"folder).") from None
+
+
 def _val_split(n: int, n_val: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Seeded permutation of ``range(n)``: (train indices, last ``n_val`` as validation)."""
     perm = np.random.default_rng(seed).permutation(n)
@@ -442,8 +461,7 @@ def _load_mnist_like(name: str, cls_name: str, class_names: list[str]):
         import torchvision
 
         cls = getattr(torchvision.datasets, cls_name)
-        tr = cls(str(root), train=True, download=download)
-        te = cls(str(root), train=False, download=download)
+        tr, te = _torchvision_splits(name, cls, root, download)
         return _from_torchvision(
             name,
             tr.data.unsqueeze(1),
@@ -472,8 +490,7 @@ def _load_cifar(name: str, cls_name: str, fixed_names: list[str] | None):
         import torchvision
 
         cls = getattr(torchvision.datasets, cls_name)
-        tr = cls(str(root), train=True, download=download)
-        te = cls(str(root), train=False, download=download)
+        tr, te = _torchvision_splits(name, cls, root, download)
 
         def nchw(a: np.ndarray) -> torch.Tensor:
             return torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2)

@@ -119,7 +119,7 @@ def test_losses_against_hand_computed_values():
     expected = [math.log(sum(math.exp(v) for v in row)) - row[0] for row in logits.tolist()]
     assert ce_loss(logits, labels).tolist() == pytest.approx(expected, abs=1e-6)
     assert LOSSES.names() == ["ce", "cw"]
-    assert set(ATTACKS.names()) == {"fgsm", "pgd", "bim", "mim", "cw", "cw_l2", "margin_pgd"}
+    assert set(ATTACKS.names()) == {"fgsm", "pgd", "bim", "mim", "cw", "cw_l2", "margin_pgd", "cost_pgd"}
 
 
 # ------------------------------------------------------------------------- effect and geometry
@@ -236,7 +236,7 @@ class _ModeRecorder(nn.Module):
         return x
 
 
-@pytest.mark.parametrize("name", ["fgsm", "pgd", "bim", "mim", "cw", "margin_pgd"])
+@pytest.mark.parametrize("name", ["fgsm", "pgd", "bim", "mim", "cw", "margin_pgd", "cost_pgd"])
 def test_model_state_untouched(attack_bn_net, attack_batch, name):
     x, y = attack_batch
     x, y = x[:32], y[:32]
@@ -252,9 +252,13 @@ def test_model_state_untouched(attack_bn_net, attack_batch, name):
     grads = [p.grad.clone() for p in params]
     buffers = {k: v.clone() for k, v in model.state_dict().items()}
     try:
-        attack = build_attack(name, model, eps=0.1, **({} if name == "fgsm" else {"steps": 3}))
+        kw = {} if name == "fgsm" else {"steps": 3}
+        if name == "cost_pgd":
+            kw["cost"] = [[float(j % 2 and i != j) for j in range(10)] for i in range(10)]
+        attack = build_attack(name, model, eps=0.1, **kw)
         attack(x, y)
-        attack(x, y, target=(y + 1) % 10)
+        if name != "cost_pgd":  # untargeted only
+            attack(x, y, target=(y + 1) % 10)
         assert recorder.seen and not any(recorder.seen), "the model was not evaluated in eval mode"
         assert [m.training for m in model.modules()] == flags
         assert [p.requires_grad for p in params] == [False] + [True] * (len(params) - 1)
@@ -561,7 +565,7 @@ def test_bad_calls_raise(attack_mlp, attack_batch):
         attack(x, y, target=12)
     with pytest.raises(ValueError, match="model must be a torch.nn.Module"):
         PGD(lambda z: z, eps=0.1)
-    with pytest.raises(ValueError, match=r"unknown attack 'deepfool'; known attacks: bim, cw, cw_l2, fgsm, margin_pgd, mim, pgd"):
+    with pytest.raises(ValueError, match=r"unknown attack 'deepfool'; known attacks: bim, cost_pgd, cw, cw_l2, fgsm, margin_pgd, mim, pgd"):
         build_attack("deepfool", attack_mlp, eps=0.1)
     with pytest.raises(ValueError, match="unexpected argument"):
         build_attack("fgsm", attack_mlp, eps=0.1, steps=3)
@@ -776,3 +780,62 @@ def test_pairwise_reach_on_given_pairs_is_the_loop_over_those_pairs(attack_mlp, 
     assert torch.equal(none, clean)
     with pytest.raises(ValueError, match=r"pairs must be a \(10, 10\) bool matrix"):
         pairwise_reach(attack, x, y, m, pairs=np.ones((3, 3), dtype=bool))
+
+
+# --- the cost-aware attack --------------------------------------------------------------------
+def _landed_cost(model, x, x_adv, y, V):
+    """Per example: the larger cost of the clean and the adversarial prediction under ``V``."""
+    y = y.numpy()
+    return np.maximum(V[y, predict(model, x).numpy()], V[y, predict(model, x_adv).numpy()])
+
+
+def test_cost_pgd_on_a_single_pair_is_targeted_pgd(attack_mlp, attack_batch):
+    from csr import costs
+    from csr.attacks import CostPGD
+
+    x, y = attack_batch
+    s = y == 3
+    a = CostPGD(attack_mlp, eps=0.1, steps=10, seed=0, cost=costs.single_pair(10, 3, 8))(x[s], y[s])
+    b = PGD(attack_mlp, eps=0.1, steps=10, seed=0)(x[s], y[s], target=8)
+    assert torch.equal(a, b)  # log softmax_8 is minus the targeted cross-entropy: the same steps
+    assert build_attack("cost_pgd", attack_mlp, eps=0.1, cost=costs.single_pair(10, 3, 8)).loss == "expected_cost"
+
+
+@pytest.mark.parametrize("eps", [0.05, 0.1, 0.2])
+def test_cost_pgd_against_pairwise_reach(attack_mlp, attack_batch, eps):
+    """One costly class per row: the cost-aware attack is the targeted run pairwise reach makes
+    for that pair, and lands exactly the robust cost pairwise reach finds. With several costly
+    classes per row it is one run against pairwise reach's nine, so it may find less — never
+    more than pairwise reach's maximum — and a report keeps the larger of the two."""
+    from csr.attacks import CostPGD
+
+    x, y = attack_batch
+    V = np.zeros((10, 10))
+    for i in range(10):
+        V[i, (i + 1) % 10] = i + 1
+    pw = (pairwise_reach(PGD(attack_mlp, eps=eps, steps=20, seed=0), x, y, 10).float().numpy() * V[y.numpy()]).max(1)
+    ca = _landed_cost(attack_mlp, x, CostPGD(attack_mlp, eps=eps, steps=20, seed=0, cost=V)(x, y), y, V)
+    np.testing.assert_array_equal(ca, pw)
+    rng = np.random.default_rng(0)
+    W = np.zeros((10, 10))
+    for i in range(10):
+        W[i, rng.choice([k for k in range(10) if k != i], 3, replace=False)] = rng.uniform(0.5, 5, 3)
+    reach = pairwise_reach(PGD(attack_mlp, eps=eps, steps=20, seed=0), x, y, 10).numpy()
+    pw = (reach * W[y.numpy()]).max(1)
+    xa = CostPGD(attack_mlp, eps=eps, steps=20, seed=0, cost=W)(x, y)
+    ca = _landed_cost(attack_mlp, x, xa, y, W)
+    assert 0.8 * pw.mean() <= ca.mean() <= 1.05 * pw.mean()  # measured: 0.91-0.97 of pairwise reach's
+
+
+def test_cost_pgd_bad_inputs_fail_clearly(attack_mlp, attack_batch):
+    from csr.attacks import CostPGD
+
+    x, y = attack_batch
+    with pytest.raises(ValueError, match="CostPGD needs cost="):
+        CostPGD(attack_mlp, eps=0.1)
+    with pytest.raises(ValueError, match="is untargeted"):
+        CostPGD(attack_mlp, eps=0.1, cost=np.ones((10, 10)) - np.eye(10))(x, y, target=1)
+    with pytest.raises(ValueError, match="3×3 but the model has 10 classes"):
+        CostPGD(attack_mlp, eps=0.1, cost=[[0, 1, 0], [0, 0, 0], [0, 0, 0]])(x, y)
+    assert repr(CostPGD(attack_mlp, eps=0.1, steps=4, cost=[[0, 1], [1, 0]])) == (
+        "CostPGD(eps=0.1, alpha=0.0625, steps=4, norm='linf', random_start=True, restarts=1, cost=<2 sensitive pairs>)")

@@ -433,3 +433,78 @@ def test_smoothing_identical_for_every_cost_form():
     assert np.isnan(real.metrics(0.1)["cs_robust_error"])
     with pytest.raises(ValueError, match="does not match m = 4"):
         c.cost_sensitive(R3)
+
+
+# --- cost-matrix files as users write them ---------------------------------------------------
+DIGITS = [str(i) for i in range(10)]
+
+
+def _digit_matrix() -> np.ndarray:
+    C = np.arange(100, dtype=float).reshape(10, 10) / 7  # distinct, non-round entries
+    np.fill_diagonal(C, 0)
+    return C
+
+
+@pytest.mark.parametrize("delim", [",", ";", "\t", " ", "  "])
+def test_file_with_a_digit_header_in_any_delimiter(tmp_path, delim):
+    C = _digit_matrix()
+    lines = [delim.join(DIGITS)] + [delim.join(repr(float(v)) for v in row) for row in C]
+    path = tmp_path / "digits.csv"
+    path.write_text("\n".join(lines) + "\n")
+    got = costs.load(str(path), 10, class_names=DIGITS)
+    np.testing.assert_array_equal(got.values, C)
+
+
+def test_save_round_trips_exactly(tmp_path):
+    C = _digit_matrix()
+    C[0, 1] = 1e-7
+    for names in (DIGITS, None, [f"class {k}" for k in range(10)]):
+        M = costs.CostMatrix(C, class_names=names, name="m")
+        for suffix in (".csv", ".json", ".yaml"):
+            back = costs.load(str(costs.save(M, tmp_path / f"m{suffix}")), 10, class_names=names)
+            np.testing.assert_array_equal(back.values, C)
+            assert back.class_names == names
+
+
+def test_pandas_files_load_back(tmp_path):
+    pd = pytest.importorskip("pandas")
+    names = ["cat", "dog", "car"]
+    C = np.array([[0, 1, 5], [1, 0, 5], [2, 2, 0]], dtype=float)
+    df = pd.DataFrame(C, index=names, columns=names)
+    for kw, file in ((dict(), "a.csv"), (dict(index=False), "b.csv"), (dict(sep=";"), "c.csv"),
+                     (dict(sep="\t"), "d.tsv")):
+        df.to_csv(tmp_path / file, **kw)
+        np.testing.assert_array_equal(costs.load(str(tmp_path / file), 3, class_names=names).values, C)
+    pd.DataFrame(C).to_csv(tmp_path / "e.csv")  # index and header of integers 0..2
+    np.testing.assert_array_equal(costs.load(str(tmp_path / "e.csv"), 3, class_names=names).values, C)
+
+
+def test_header_names_are_matched_to_the_datasets_classes(tmp_path):
+    names = ["cat", "dog", "car"]
+    path = tmp_path / "r.csv"
+    path.write_text("car,cat,dog\n0,7,8\n1,0,2\n3,4,0\n")  # rows and columns in the header's order
+    C = costs.load(str(path), 3, class_names=names)
+    assert C.values[names.index("car"), names.index("dog")] == 8
+    assert C.values[names.index("dog"), names.index("car")] == 3
+    assert C.values[names.index("cat"), names.index("dog")] == 2
+    path.write_text("car,cat,dgo\n0,7,8\n1,0,2\n3,4,0\n")
+    with pytest.raises(costs.CostMatrixError, match=r"unknown \['dgo'\]; missing \['dog'\]"):
+        costs.load(str(path), 3, class_names=names)
+    path.write_text(",cat,dog,car\ndog,1,0,2\ncat,0,7,8\ncar,3,4,0\n")  # row names in another order
+    C = costs.load(str(path), 3, class_names=names)
+    assert C.values[0].tolist() == [0, 7, 8] and C.values[1].tolist() == [1, 0, 2]
+    path.write_text(",cat,dog,car\ncat,0,7,8\nbus,1,0,2\ncar,3,4,0\n")
+    with pytest.raises(costs.CostMatrixError, match="row names"):
+        costs.load(str(path), 3, class_names=names)
+
+
+def test_relative_paths_resolve_against_the_users_directory(tmp_path, monkeypatch):
+    (tmp_path / "mine.csv").write_text("0,1\n1,0\n")
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.chdir(tmp_path / "notebooks")  # papermill --cwd notebooks
+    monkeypatch.setenv("PWD", str(tmp_path))  # the shell the user typed the command in
+    monkeypatch.delenv("CSR_INVOCATION_DIR", raising=False)
+    assert costs.load("mine.csv", 2).values.tolist() == [[0, 1], [1, 0]]
+    with pytest.raises(costs.CostMatrixError) as e:
+        costs.load("missing.csv", 2)
+    assert str(tmp_path / "missing.csv") in str(e.value) and str(tmp_path / "notebooks" / "missing.csv") in str(e.value)

@@ -336,3 +336,23 @@ def test_binary_pairs(name):
     xa = full.test.tensors[0][full.test.tensors[1] == a].flatten(1).mean(0)
     xs = s.test.tensors[0][s.test.tensors[1] == 0].flatten(1).mean(0)
     assert float((xa - xs).abs().mean()) < 0.05
+
+
+@pytest.mark.parametrize("name", ["mnist", "cifar10"])
+def test_offline_download_names_the_files_and_the_folder(tmp_path, monkeypatch, name):
+    """download=True on a machine without internet: one DatasetNotFoundError that names the files,
+    the folder and the URLs, not torchvision's URLError / RuntimeError."""
+    import urllib.error
+    import urllib.request
+
+    def offline(*a, **k):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    with pytest.raises(DatasetNotFoundError) as e:
+        load_dataset(name, root=tmp_path, download=True)
+    msg = str(e.value)
+    assert "download failed" in msg and "offline" in msg and str(tmp_path) in msg and "http" in msg
+    from csr.data import TORCHVISION_FILES
+
+    assert all(f in msg for f in TORCHVISION_FILES[name])

@@ -146,3 +146,34 @@ def test_zhang_evans_relative_selection_rule():
     cpu = settings_for("zhang_evans_2019", "cpu")
     assert cpu["tune_alpha"] is True and cpu["alpha_fine"] == [0.5, 2.0]
     assert settings_for("zhang_evans_2019", "gpu").get("max_clean_error_ratio") is None
+
+
+@pytest.mark.parametrize("study", ["zeng_weighted_minimax", "shen_cost_sensitive_classes", "terzi_wpgd",
+                                   "zhang_evans_2019"])
+def test_an_linf_radius_outside_pixel_space_is_refused(study):
+    from csr.profiles import ParameterError, settings_for
+
+    with pytest.raises(ParameterError, match=r"'eps' = 2.0 is an l_inf radius in pixel space.*2/255 = 0.0078"):
+        settings_for(study, "smoke", eps=2.0)
+    assert settings_for(study, "smoke", eps=8 / 255)["eps"] == 8 / 255
+
+
+def test_l2_radii_may_exceed_one():
+    from csr.profiles import settings_for
+
+    assert settings_for("cs_randomized_smoothing", "smoke", eps=1.5)["eps"] == 1.5
+
+
+@pytest.mark.parametrize("spelling, value", [("true", True), ("True", True), ("YES", True), ("1", True), (1, True),
+                                             ("false", False), ("no", False), ("0", False), (0, False)])
+def test_bool_parameters_take_the_spellings_users_pass(spelling, value):
+    from csr.profiles import settings_for
+
+    assert settings_for("terzi_wpgd", "smoke", download=spelling)["download"] is value
+
+
+def test_a_bad_bool_spelling_names_the_parameter():
+    from csr.profiles import ParameterError, settings_for
+
+    with pytest.raises(ParameterError, match="parameter 'download' must be true or false, got 'maybe'"):
+        settings_for("terzi_wpgd", "smoke", download="maybe")

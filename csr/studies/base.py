@@ -61,6 +61,31 @@ def verdict(lo: float, hi: float, threshold: float = 0.0) -> str:
     return "yes" if lo > threshold else ("no" if hi < threshold else "not resolved")
 
 
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def _as_bool(name: str, value: Any) -> Any:
+    """A bool parameter from the spellings users pass (``-p download true`` gives papermill's
+    string ``"true"``): true/false, yes/no, on/off, 1/0 in any case; other values unchanged."""
+    if isinstance(value, str):
+        v = value.strip().lower()
+        if v in _TRUE or v in _FALSE:
+            return v in _TRUE
+        raise ParameterError(f"parameter {name!r} must be true or false, got {value!r}")
+    if isinstance(value, int) and not isinstance(value, bool) and value in (0, 1):
+        return bool(value)
+    return value
+
+
+def _check_pixel_radius(name: str, v: Any) -> None:
+    """An ℓ∞ radius in pixel space (inputs in [0, 1]): above 1 every image is in the ball."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 1:
+        raise ParameterError(
+            f"parameter {name!r} = {v!r} is an l_inf radius in pixel space, where inputs lie in [0, 1]: above 1 the "
+            f"attacker may reach every image. Radii quoted on the 0-255 scale are divided by 255 "
+            f"(did you mean {v:g}/255 = {v / 255:.4f}?)")
+
+
 def check_type(name: str, value: Any, types: tuple[type, ...]) -> None:
     """Raise :class:`ParameterError` unless ``value`` is one of ``types`` (a bool is never a number)."""
     ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
@@ -68,7 +93,7 @@ def check_type(name: str, value: Any, types: tuple[type, ...]) -> None:
         want = "number" if set(types) == {int, float} else " or ".join(t.__name__ for t in types)
         raise ParameterError(
             f"parameter {name!r} must be {want}, got {type(value).__name__} {value!r} "
-            f"(papermill: -p {name} VALUE passes numbers and true/false; use -y for lists)"
+            f"(papermill: -p {name} VALUE passes numbers, True/False and text; use -y for lists)"
         )
 
 
@@ -94,6 +119,8 @@ class Study:
 
     name: ClassVar[str] = ""
     title: ClassVar[str] = ""
+    #: The norm of the study's ``eps`` / ``eps_list``: an ℓ∞ radius in pixel space must lie in [0, 1].
+    eps_norm: ClassVar[str] = "linf"
     paper: ClassVar[str | None] = None
     profiles: ClassVar[dict[str, dict[str, Any]]] = {}
     types: ClassVar[dict[str, tuple[type, ...]]] = {}
@@ -115,6 +142,7 @@ class Study:
         base = dict(cls.profiles[profile])
         sections = base.pop("datasets", {})
         types = cls.parameter_types()
+        overrides = {name: _as_bool(name, v) if types.get(name) == (bool,) else v for name, v in overrides.items()}
         for name, value in overrides.items():
             if value is not None and name in types:
                 check_type(name, value, types[name])
@@ -128,6 +156,10 @@ class Study:
         eps = out.get("eps")
         if eps is not None and not (math.isfinite(eps) and eps >= 0):
             raise ParameterError(f"parameter 'eps' must be a finite number >= 0, got {eps!r}")
+        if cls.eps_norm == "linf":
+            for name in ("eps", "eps_list"):
+                for v in (out.get(name) if name == "eps_list" else [out.get(name)]) or []:
+                    _check_pixel_radius(name, v)
         vf = out.get("val_fraction")
         if vf is not None and not 0 < vf < 1:
             raise ParameterError(f"parameter 'val_fraction' must lie strictly between 0 and 1, got {vf!r}")

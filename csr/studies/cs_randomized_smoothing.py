@@ -130,6 +130,7 @@ class SmoothingStudy(Study):
     """Training, sampling and certification for a notebook :class:`~csr.profiles.Setup` ``S``."""
 
     name = "cs_randomized_smoothing"
+    eps_norm = "l2"  # certified ℓ2 radii
     title = "Cost-sensitive randomized smoothing (Xin et al.)"
     paper = "cs_randomized_smoothing"
     tasks = TASKS
