@@ -87,6 +87,9 @@ chapters: $(STAMP)
 	  $(PAPERMILL) $$nb $$out -p profile $(PROFILE); \
 	  echo "  $$(( $$(date +%s) - start )) s"; \
 	done
+	@echo "papermill notebooks/your_cost_matrix.ipynb -> book/chapters/your_cost_matrix_small_large.ipynb (second matrix)"
+	$(PAPERMILL) notebooks/your_cost_matrix.ipynb book/chapters/your_cost_matrix_small_large.ipynb -p profile $(PROFILE) \
+	  -p cost_matrix mnist_small_large
 
 book: chapters html
 

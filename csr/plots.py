@@ -19,6 +19,7 @@ Example
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -32,6 +33,7 @@ __all__ = [
     "cost_matrix_heatmap",
     "learning_curves",
     "tradeoff_scatter",
+    "save_figure",
 ]
 
 #: Qualitative palette for lines and points (colour-blind safe).
@@ -289,3 +291,19 @@ def tradeoff_scatter(
     if title:
         ax.set_title(title)
     return ax
+
+
+def save_figure(fig: Any, path: str | Path, dpi: int = 120) -> Path:
+    """Write ``fig`` as a PNG (or the format of ``path``'s suffix) atomically; returns the path.
+
+    Figures are functions of result files; this is how a notebook leaves them next to its
+    tables (:mod:`csr.store`, so a reader never sees half a file).
+    """
+    import io
+
+    from . import store
+
+    path = Path(path)
+    buf = io.BytesIO()
+    fig.savefig(buf, format=(path.suffix.lstrip(".") or "png"), dpi=dpi, bbox_inches="tight")
+    return store.atomic_write(path, buf.getvalue())

@@ -102,7 +102,7 @@ def setup(
         f"Scale: profile={profile}, data={splits.name} ({min(n_train, len(splits.train))} train / "
         f"{len(splits.val)} val / {len(y_eval)} eval examples), model={s.get('model')}\n"
         f"       epochs={s.get('epochs')}, "
-        + (f"sigma={s['sigma']}, n={s['n']} noise samples" if "sigma" in s else f"eps={s.get('eps')}")
+        + (f"sigma={s['sigma']}, n={s['n']} noise samples" if "sigma" in s and "n" in s else f"eps={s.get('eps')}")
         + f", device={env['device']} "
         f"({env['device_name']}, {env['torch_threads']} threads), torch {env['torch']}"
         + (f", CPU kernels {env['cpu_capability']}" + (" pinned (portable)" if env["portable_kernels"] else "")

@@ -131,7 +131,7 @@ def test_setup_cell_passes_every_parameter(name):
 
 def test_every_cost_notebook_is_covered():
     assert {"quickstart", "zhang_evans_2019", "cs_randomized_smoothing", "shen_cost_sensitive_classes",
-            "terzi_wpgd"} <= set(COST_NOTEBOOKS)
+            "terzi_wpgd", "zeng_weighted_minimax", "your_cost_matrix"} <= set(COST_NOTEBOOKS)
 
 
 # ------------------------------------------------------------------------- the user's matrix
@@ -230,6 +230,7 @@ PAPERMILL_CASE = {
     "shen_cost_sensitive_classes": "eps",
     "terzi_wpgd": "dataset",
     "zeng_weighted_minimax": "profile",
+    "your_cost_matrix": "matrix_size",
 }
 
 

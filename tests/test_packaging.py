@@ -22,6 +22,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+import yaml
 from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -35,7 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
 SOURCES = sorted(p.relative_to(REPO).as_posix() for p in (REPO / "csr").rglob("*.py") if "__pycache__" not in p.parts)
 # Extras-only distributions and the one module allowed to import them (inside its functions).
-EXTRA_ONLY = {"plots": {"csr/plots.py"}}
+EXTRA_ONLY = {"plots": {"csr/plots.py"}, "book": {"csr/cli.py"}}
 
 
 def _run(*cmd, **kw) -> subprocess.CompletedProcess:
@@ -202,3 +203,19 @@ assert str(utils.data_dir()) == os.path.join(xdg, "csr", "data"), utils.data_dir
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CSR_", "PYTHON"))}
     env["XDG_DATA_HOME"] = str(tmp_path / "xdg")
     _run(installed, "-c", script, cwd=tmp_path, env=env)
+
+
+def test_book_workflow_publishes_make_html():
+    """The Pages workflow (it cannot run here): valid YAML, builds with `make html` (committed
+    chapters, no re-execution), uploads _build/html and deploys it with the Pages actions."""
+    wf = yaml.safe_load((REPO / ".github" / "workflows" / "book.yml").read_text())
+    on = wf.get("on", wf.get(True))  # YAML 1.1 reads the key `on` as True
+    assert "push" in on and on["push"]["branches"] == ["main"]
+    build, deploy = wf["jobs"]["build"], wf["jobs"]["deploy"]
+    runs = [s.get("run", "") for s in build["steps"]]
+    assert any(r.strip() == "make html" for r in runs)
+    assert not any("papermill" in r or "make book" in r or "make chapters" in r for r in runs)
+    upload = next(s for s in build["steps"] if s.get("uses", "").startswith("actions/upload-pages-artifact"))
+    assert upload["with"]["path"] == "_build/html"
+    assert deploy["needs"] == "build" and deploy["steps"][0]["uses"].startswith("actions/deploy-pages")
+    assert wf["permissions"]["pages"] == "write" and wf["permissions"]["id-token"] == "write"

@@ -6,7 +6,7 @@ and its paper-results file; :func:`csr.profiles.setup` finds it by name in :data
 Adding a paper: one module here (registered below) plus one notebook.
 
 >>> STUDIES.names()
-['cs_randomized_smoothing', 'quickstart', 'shen_cost_sensitive_classes', 'terzi_wpgd', 'zeng_weighted_minimax', 'zhang_evans_2019']
+['cs_randomized_smoothing', 'quickstart', 'shen_cost_sensitive_classes', 'terzi_wpgd', 'your_cost_matrix', 'zeng_weighted_minimax', 'zhang_evans_2019']
 """
 from __future__ import annotations
 
@@ -17,12 +17,13 @@ from .empirical import EmpiricalStudy
 from .quickstart import Quickstart
 from .shen_cost_sensitive_classes import Shen
 from .terzi_wpgd import Terzi
+from .your_cost_matrix import YourCostMatrix
 from .zeng_weighted_minimax import Zeng
 from .zhang_evans_2019 import ZhangEvans
 
 __all__ = ["STUDIES", "Study", "EmpiricalStudy", "ParameterError", "COMMON_TYPES", "check_type", "check_numbers",
-           "Quickstart", "ZhangEvans", "SmoothingStudy", "Shen", "Zeng", "Terzi"]
+           "Quickstart", "ZhangEvans", "SmoothingStudy", "Shen", "Zeng", "Terzi", "YourCostMatrix"]
 
 STUDIES: Registry[type[Study]] = Registry("study", "studies")
-for _cls in (Quickstart, ZhangEvans, SmoothingStudy, Shen, Zeng, Terzi):
+for _cls in (Quickstart, ZhangEvans, SmoothingStudy, Shen, Zeng, Terzi, YourCostMatrix):
     STUDIES.register(_cls.name, _cls)
