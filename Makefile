@@ -12,6 +12,9 @@ NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 CHAPTERS := $(patsubst notebooks/%,book/chapters/%,$(NOTEBOOKS))
 PAPERMILL := $(BIN)/papermill --cwd notebooks -k python3 --no-progress-bar
 export PYTHONHASHSEED := 0
+# No progress bars in executed notebooks, nbval or the tests (csr.progress); make book CSR_PROGRESS=terminal
+# shows them on the terminal without putting them into the chapters.
+export CSR_PROGRESS ?= 0
 export MPLCONFIGDIR := $(CURDIR)/.venv/mplconfig
 # Notebooks whose outputs nbval checks are executed and checked on pinned CPU kernels
 # (csr.utils.PORTABLE_KERNELS_ENV, which a test keeps equal to this line): without them an

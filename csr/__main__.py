@@ -3,4 +3,5 @@ import sys
 
 from .cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # importing csr.__main__ (pkgutil, doctest collection) runs nothing
+    sys.exit(main())

@@ -47,6 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from csr import progress
 from csr.registry import Registry
 from csr.utils import batched
 
@@ -1319,15 +1320,16 @@ def pairwise_reach(
     # (a custom __call__ or start) gets one call per group, as in the reference loop.
     cls = type(attack)
     stack = cls.__call__ is Attack.__call__ and cls._start is Attack._start
-    lo = 0
-    g = 0
+    chunks, lo, g = [], 0, 0
     while g < len(sizes):
         group_sizes = [sizes[g]]
         g += 1
         while stack and g < len(sizes) and sum(group_sizes) + sizes[g] <= chunk_size:
             group_sizes.append(sizes[g])
             g += 1
-        hi = lo + sum(group_sizes)
+        chunks.append((lo, lo + sum(group_sizes), group_sizes))
+        lo += sum(group_sizes)
+    for lo, hi, group_sizes in progress.bar(chunks, desc=f"pairwise {type(attack).__name__}", unit="chunk"):
         r, t = rows[lo:hi], targets[lo:hi]
         if stack:
             starts = _GroupedStarts(group_sizes, [attack._generator(x.device) for _ in group_sizes])
@@ -1335,6 +1337,5 @@ def pairwise_reach(
         else:
             xa = attack(x[r], y[r], target=t)
         reach[r, predict(model, xa, hi - lo, eval_mode=ev)] = True
-        lo = hi
     reach[torch.arange(n, device=x.device), y] = False
     return reach

@@ -109,13 +109,45 @@ def _check(name: str, params: dict[str, Any]) -> None:
         raise CLIError(str(e)) from None
 
 
-def _execute(path: Path, out_nb: Path, params: dict[str, Any], progress: bool) -> None:
+def _executor_env(args: argparse.Namespace) -> dict[str, str]:
+    """``--executor`` / ``--scheduler`` as the environment the kernel reads (csr.executor), the
+    scheduler reached first so that a wrong address fails before anything is written."""
+    env: dict[str, str] = {}
+    name = args.executor or ("dask" if args.scheduler else None)
+    if name:
+        env["CSR_EXECUTOR"] = name  # argparse checked it is one of csr.executor.EXECUTORS
+    scheduler = args.scheduler or os.environ.get("CSR_DASK_SCHEDULER")
+    if name == "dask":
+        if not scheduler:
+            raise CLIError("--executor dask needs --scheduler tcp://HOST:PORT (or $CSR_DASK_SCHEDULER)")
+        try:
+            from distributed import Client
+
+            Client(scheduler, timeout=10, set_as_default=False).close()
+        except ImportError:
+            raise CLIError("--scheduler needs dask[distributed] (pip install -r requirements.txt)") from None
+        except (OSError, TimeoutError) as e:
+            raise CLIError(f"no Dask scheduler at {scheduler!r}: {e}") from None
+        env["CSR_DASK_SCHEDULER"] = scheduler
+    return env
+
+
+def _execute(path: Path, out_nb: Path, params: dict[str, Any], progress: bool,
+             env: dict[str, str] | None = None) -> None:
     import papermill as pm
 
+    os.environ.update(env or {})
+
     os.environ["CSR_INVOCATION_DIR"] = str(Path.cwd())  # relative paths inside the kernel: the user's directory
+    # The kernel inherits the environment: its training / evaluation bars (csr.progress) go to
+    # this terminal, not into the executed notebook.
+    os.environ["CSR_PROGRESS"] = "terminal" if progress else "off"
     out_nb.parent.mkdir(parents=True, exist_ok=True)
+    if progress:
+        print(f"executing {path.name} (progress of training and evaluation below; --quiet for none)",
+              file=sys.stderr, flush=True)
     pm.execute_notebook(str(path), str(out_nb), parameters=params, cwd=str(path.parent), kernel_name="python3",
-                        progress_bar=progress)
+                        progress_bar=False)
 
 
 def _html(nb_path: Path) -> Path:
@@ -157,8 +189,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if path.stem in STUDIES.names():
         _check(path.stem, {k: v for k, v in params.items() if k in known})
+    env = _executor_env(args)
     out = Path(_user_path(args.out)) if args.out else Path.cwd() / f"{path.stem}-out.ipynb"
-    _execute(path, out, params, progress=not args.quiet)
+    _execute(path, out, params, progress=not args.quiet, env=env)
     print(f"wrote {out}")
     if args.html:
         print(f"wrote {_html(out)}")
@@ -185,13 +218,23 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.epochs is not None:
         params["epochs"] = args.epochs
     _check(REPORT_NOTEBOOK, params)
+    env = _executor_env(args)
     out = Path(_user_path(args.out))
     params["results_dir"] = str(out)
     nb_out = out / f"{REPORT_NOTEBOOK}.ipynb"
-    _execute(path, nb_out, params, progress=not args.quiet)
+    _execute(path, nb_out, params, progress=not args.quiet, env=env)
     html = _html(nb_out)
     print(f"wrote {out / 'table.csv'}, {out / 'table.json'}, the figures and {html}")
     return 0
+
+
+def _executor_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--executor", choices=["serial", "processes", "dask"],
+                   help="where the grid of trainings runs: in this process (default), a local process pool "
+                        "($CSR_WORKERS processes) or a Dask cluster")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="a Dask scheduler (implies --executor dask; default $CSR_DASK_SCHEDULER); its workers "
+                        "must see the same runs folder ($CSR_RUNS_DIR on a shared filesystem)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -220,7 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", default="csr-report", help="output folder (default ./csr-report)")
     rp.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps (default auto)")
     rp.add_argument("--seed", type=int, default=0)
-    rp.add_argument("--quiet", action="store_true", help="no progress bar")
+    rp.add_argument("--quiet", action="store_true", help="no progress bars")
+    _executor_args(rp)
     rp.set_defaults(func=cmd_report)
     rr = sub.add_parser("run", help="execute one of the book's notebooks with parameters",
                         description="Execute a notebook (a name such as 'quickstart' or an .ipynb path) with "
@@ -231,7 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
     rr.add_argument("-y", "--yaml", help="parameters as a YAML mapping, e.g. \"cost_matrix: [[0, 1], [1, 0]]\"")
     rr.add_argument("--out", help="output notebook (default ./<notebook>-out.ipynb)")
     rr.add_argument("--html", action="store_true", help="also render the output notebook to HTML")
-    rr.add_argument("--quiet", action="store_true", help="no progress bar")
+    rr.add_argument("--quiet", action="store_true", help="no progress bars")
+    _executor_args(rr)
     rr.set_defaults(func=cmd_run)
     return ap
 

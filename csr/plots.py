@@ -268,19 +268,38 @@ def tradeoff_scatter(
     label: str | None = None,
     ax: Any = None,
     title: str | None = None,
+    x_interval: tuple[str, str] | None = None,
+    y_interval: tuple[str, str] | None = None,
 ) -> Any:
     """Scatter of two columns of ``df`` (e.g. clean error vs cost-sensitive robust error).
 
     ``hue`` colours points by a column; ``label`` writes that column's value next to each point
-    (rows with NaN coordinates are not labelled). Returns the ``Axes``.
+    (rows with NaN coordinates are not labelled); ``x_interval`` / ``y_interval`` name the
+    columns of an interval's lower and upper ends, drawn as error bars (NaN: none). Returns the
+    ``Axes``.
+
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"m": ["a", "b"], "e": [0.1, 0.2], "e_lo": [0.05, 0.1], "e_hi": [0.2, 0.3], "c": [2.0, 1.0]})
+    >>> ax = tradeoff_scatter(df, "e", "c", label="m", x_interval=("e_lo", "e_hi"))
+    >>> len(ax.containers), [t.get_text() for t in ax.texts]  # one error-bar container, the labels
+    (1, ['a', 'b'])
     """
     import seaborn as sns
 
     set_style()
-    cols = [x, y] + [c for c in (hue, label) if c is not None]
+    cols = [x, y] + [c for c in (hue, label) if c is not None] + list(x_interval or ()) + list(y_interval or ())
     _check_df(df, cols, "df")
     ax = _new_ax(ax, (5.6, 4.4))
-    sns.scatterplot(data=df, x=x, y=y, hue=hue, palette=PALETTE if hue else None, s=60, ax=ax)
+    if x_interval or y_interval:
+        def err(center: str, ends: tuple[str, str] | None) -> Any:
+            if ends is None:
+                return None
+            c = df[center].to_numpy(float)
+            return np.nan_to_num(np.stack([c - df[ends[0]].to_numpy(float), df[ends[1]].to_numpy(float) - c]))
+
+        ax.errorbar(df[x].to_numpy(float), df[y].to_numpy(float), xerr=err(x, x_interval), yerr=err(y, y_interval),
+                    fmt="none", ecolor="0.55", elinewidth=1, capsize=3, zorder=1)
+    sns.scatterplot(data=df, x=x, y=y, hue=hue, palette=PALETTE if hue else None, s=60, ax=ax, zorder=2)
     if label is not None:
         for xv, yv, text in zip(df[x], df[y], df[label]):
             if np.isfinite(xv) and np.isfinite(yv):

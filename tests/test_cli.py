@@ -86,3 +86,39 @@ def test_report_on_a_fresh_folder_writes_table_figures_and_html(tmp_path):
     assert doc["cost_matrix"]["matrix"][4][9] == 5 and doc["cost_matrix"]["matrix"][7][1] == 2
     assert all(r["sandwich holds"] is True for r in rows if r["threat"] == "linf")
     assert "Every method under one threat model" in (out / "your_cost_matrix.html").read_text()
+
+
+@pytest.mark.slow
+def test_report_on_a_dask_cluster_writes_the_serial_table(tmp_path):
+    """`csr report --scheduler <LocalCluster>` trains the grid on the cluster's workers and writes
+    the same table as the serial run (fresh runs folders for both)."""
+    distributed = pytest.importorskip("distributed")
+    args = ["report", "--cost-matrix", "odd", "--profile", "smoke", "--methods", "standard,pgd,cs_certified,gaussian",
+            "--quiet"]
+    serial = _csr(*args, "--out", "serial", cwd=tmp_path, runs=tmp_path / "runs-serial")
+    assert serial.returncode == 0, serial.stderr[-3000:]
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None, silence_logs=50) as cluster:
+        runs = tmp_path / "runs-dask"
+        dask = _csr(*args, "--out", "dask", "--scheduler", cluster.scheduler_address, cwd=tmp_path, runs=runs)
+    assert dask.returncode == 0, dask.stderr[-3000:]
+    a, b = (tmp_path / "serial" / "table.csv").read_text(), (tmp_path / "dask" / "table.csv").read_text()
+    assert a == b
+    trained = [json.loads(line)["worker"] for p in runs.glob("*/log.jsonl") for line in p.read_text().splitlines()]
+    assert len(trained) >= 4 and len({w.split(":")[1] for w in trained}) >= 2  # on both workers
+
+
+def test_a_wrong_scheduler_fails_before_anything_is_written(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PWD", str(tmp_path))
+    monkeypatch.setenv("CSR_RUNS_DIR", str(tmp_path / "runs"))
+    import socket
+
+    with socket.socket() as s:  # a free loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(SystemExit) as e:
+        main(["report", "--cost-matrix", "odd", "--scheduler", f"tcp://127.0.0.1:{port}", "--quiet"])
+    assert e.value.code == 2
+    assert f"no Dask scheduler at 'tcp://127.0.0.1:{port}'" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

@@ -176,6 +176,25 @@ def test_notebook_evaluations_are_files_next_to_runs(request):
     evals = list(runs_dir().glob("*/eval-*.json"))
     assert evals, f"no eval-*.json under {runs_dir()}"
     assert all((p.parent / "config.json").exists() for p in evals), "an evaluation outside a run folder"
+    # ... and every notebook's headline tables are CSV + JSON in a results folder keyed by its settings
+    import json
+
+    import pandas as pd
+
+    folders = {}
+    for index in runs_dir().glob("results/*/index.json"):
+        doc = json.loads(index.read_text())
+        folders.setdefault(doc["study"], []).append((index.parent, doc))
+    assert set(folders) >= set(NAMES), f"notebooks that wrote no results folder: {set(NAMES) - set(folders)}"
+    for study, found in folders.items():
+        for folder, doc in found:
+            assert doc["tables"], f"{folder}: an index with no table"
+            assert folder.name.startswith(f"{study}-") and "settings" in doc and "cost_matrix" in doc
+            for name in doc["tables"]:
+                table = pd.read_csv(folder / f"{name}.csv")
+                rows = json.loads((folder / f"{name}.json").read_text())["rows"]
+                assert len(rows) == len(table), (folder, name)
+                assert not rows or list(rows[0]) == list(table.columns), (folder, name)
 
 
 # --------------------------------------------------------------------------- bad parameters

@@ -36,7 +36,8 @@ REPO = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
 SOURCES = sorted(p.relative_to(REPO).as_posix() for p in (REPO / "csr").rglob("*.py") if "__pycache__" not in p.parts)
 # Extras-only distributions and the one module allowed to import them (inside its functions).
-EXTRA_ONLY = {"plots": {"csr/plots.py"}, "book": {"csr/cli.py"}}
+EXTRA_ONLY = {"plots": {"csr/plots.py"}, "book": {"csr/cli.py"},
+              "dask": {"csr/executor.py", "csr/claims.py", "csr/cli.py"}}
 
 
 def _run(*cmd, **kw) -> subprocess.CompletedProcess:

@@ -64,6 +64,7 @@ from torch import Tensor, nn
 
 from .. import costs as costs_mod
 from .. import metrics as metrics_mod
+from .. import progress
 
 __all__ = [
     "ABSTAIN",
@@ -517,7 +518,7 @@ class Smooth:
         try:
             self.model.eval()
             with torch.no_grad():
-                for first, (lo, hi, s0, k) in enumerate(plan):
+                for first, (lo, hi, s0, k) in enumerate(progress.bar(plan, desc="smoothing noise", unit="block")):
                     if self.shared_noise:  # one block of k draws per sample range, reused by every input
                         if s0 not in block:
                             block.clear()

@@ -11,7 +11,7 @@ Adding a paper: one module here (registered below) plus one notebook.
 from __future__ import annotations
 
 from ..registry import Registry
-from .base import COMMON_TYPES, ParameterError, Study, check_numbers, check_type
+from .base import COMMON_TYPES, ParameterError, Study, check_numbers, check_type, headline
 from .cs_randomized_smoothing import SmoothingStudy
 from .empirical import EmpiricalStudy
 from .quickstart import Quickstart
@@ -22,6 +22,7 @@ from .zeng_weighted_minimax import Zeng
 from .zhang_evans_2019 import ZhangEvans
 
 __all__ = ["STUDIES", "Study", "EmpiricalStudy", "ParameterError", "COMMON_TYPES", "check_type", "check_numbers",
+           "headline",
            "Quickstart", "ZhangEvans", "SmoothingStudy", "Shen", "Zeng", "Terzi", "YourCostMatrix"]
 
 STUDIES: Registry[type[Study]] = Registry("study", "studies")

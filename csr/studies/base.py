@@ -20,9 +20,11 @@ Example
 """
 from __future__ import annotations
 
+import functools
 import math
+import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, TypeVar
 
 from .. import costs, store
 from ..utils import config_hash, paper_results as _paper_results
@@ -31,7 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..profiles import Setup
     from ..train import RunResult, TrainConfig
 
-__all__ = ["Study", "ParameterError", "COMMON_TYPES", "check_type", "check_numbers", "verdict"]
+__all__ = ["Study", "ParameterError", "COMMON_TYPES", "check_type", "check_numbers", "verdict", "headline", "grid"]
 
 
 class ParameterError(ValueError):
@@ -103,6 +105,63 @@ def check_numbers(label: str, values: list, ok: Callable[[float], bool], what: s
     for v in values:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not ok(v):
             raise ParameterError(f"parameter {label} must hold {what}, got {v!r}")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Settings that do not change a result: left out of the results folder's key.
+_NOT_IN_RESULTS_KEY = ("device", "threads", "download")
+
+
+def _call_label(args: tuple, kw: dict[str, Any]) -> str:
+    """The scalar arguments of a call, as a file-name suffix (``"single_seed_3-0.5-0.25"``)."""
+    def simple(v: Any) -> bool:
+        return v is None or isinstance(v, (str, int, float, bool)) or (
+            isinstance(v, (list, tuple)) and len(v) <= 8 and all(simple(u) for u in v))
+
+    parts = [str(v) for v in args if simple(v)] + [f"{k}={v}" for k, v in sorted(kw.items()) if simple(v)]
+    label = re.sub(r"[^A-Za-z0-9.=+_-]+", "_", "-".join(parts)).strip("_-")
+    return label if len(label) <= 60 else f"{label[:40]}-{config_hash(label)[:8]}"
+
+
+def grid(fn: F) -> F:
+    """Mark a study method that trains a grid of runs and returns them (e.g. a table's models
+    for every seed). With a parallel executor (``$CSR_EXECUTOR`` / ``$CSR_DASK_SCHEDULER``, see
+    :mod:`csr.executor`) a first pass only collects the configs the method would train, the grid
+    is trained on the executor, and the method then runs as usual, loading the finished runs.
+    Serially nothing changes. Nested grid methods join the outermost one's grid."""
+    @functools.wraps(fn)
+    def wrapper(self: "Study", *args: Any, **kw: Any) -> Any:
+        from ..executor import current_name
+
+        if self.__dict__.get("_collecting") is not None or current_name() == "serial":
+            return fn(self, *args, **kw)
+        self._collecting = []  # type: ignore[attr-defined]
+        try:
+            fn(self, *args, **kw)
+            configs = self._collecting  # type: ignore[attr-defined]
+        finally:
+            self._collecting = None  # type: ignore[attr-defined]
+        self.train_many(configs)
+        return fn(self, *args, **kw)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def headline(fn: F) -> F:
+    """Mark a study method whose result is a headline table: every call also writes the
+    DataFrame(s) it returns (a DataFrame; the DataFrames of a dict or tuple) as CSV and JSON into
+    :meth:`Study.results_folder` — results are data, whatever notebook or script computed them.
+
+    The file is ``<method>[-<scalar arguments>][-<k>].csv`` (``k`` counts repeated calls with the
+    same scalar arguments in one study instance); see :meth:`Study.save_table`."""
+    @functools.wraps(fn)
+    def wrapper(self: "Study", *args: Any, **kw: Any) -> Any:
+        out = fn(self, *args, **kw)
+        self._save_headline(fn.__name__, _call_label(args, kw), out)
+        return out
+
+    wrapper.headline = True  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]
 
 
 class Study:
@@ -208,13 +267,80 @@ class Study:
         P = self.P
         return dict(dataset=P["dataset"], model=P["model"], model_kwargs=self.model_kwargs, seed=P.get("seed", 0),
                     device=P.get("device", "auto"), threads=P.get("threads"), val_fraction=P.get("val_fraction"),
-                    progress=False)
+                    progress=True)  # drawn only where csr.progress.mode() says someone watches
 
     def train(self, config: "TrainConfig") -> "RunResult":
-        """Train ``config`` on the setup's splits (or load the finished run with that config)."""
+        """Train ``config`` on the setup's splits (or load the finished run with that config).
+        While a :func:`grid` method collects its configs, only records ``config`` (returns None)."""
         from ..train import train
 
+        collecting = self.__dict__.get("_collecting")
+        if collecting is not None:
+            collecting.append(config)
+            return None  # type: ignore[return-value]
         return train(config, splits=self.S.splits)
+
+    def train_many(self, configs: list["TrainConfig"]) -> list["RunResult"]:
+        """Train a grid of configs on the executor ``$CSR_EXECUTOR`` / ``$CSR_DASK_SCHEDULER``
+        name (:func:`csr.executor.current`; serial by default) and return the finished runs in
+        order — the same runs, bit for bit, as :meth:`train` one by one."""
+        from ..executor import train_grid
+
+        return train_grid(configs, splits=self.S.splits)
+
+    # --- results as data ----------------------------------------------------------------------
+    def results_key(self) -> dict[str, Any]:
+        """What identifies this notebook's results: the settings (less device / threads /
+        download) and the cost matrix."""
+        key = {k: v for k, v in self.P.items() if k not in _NOT_IN_RESULTS_KEY}
+        cost = getattr(self.S, "cost", None)
+        return {"study": self.name, "settings": key, "cost_matrix": cost.to_list() if cost is not None else None}
+
+    def results_folder(self) -> Path:
+        """``<runs>/results/<study>-<hash of results_key()>``: where the headline tables go."""
+        from ..utils import runs_dir
+
+        return runs_dir() / "results" / f"{self.name}-{config_hash(self.results_key())}"
+
+    def save_table(self, name: str, table: Any) -> Path:
+        """Write one table (a DataFrame) as ``<name>.csv`` and ``<name>.json`` (rows, the settings
+        and the cost matrix) into :meth:`results_folder`, atomically, and list it in the folder's
+        ``index.json``. Returns the CSV's path."""
+        import pandas as pd
+
+        df = table if isinstance(table, pd.DataFrame) else pd.DataFrame(table)
+        if not isinstance(df.index, pd.RangeIndex) or df.index.name is not None:
+            df = df.reset_index()
+        df.columns = [str(c) for c in df.columns]
+        folder = self.results_folder()
+        csv = store.write_csv(folder / f"{name}.csv", df)
+        store.write_json(folder / f"{name}.json", {**self.results_key(), "table": name,
+                                                    "rows": df.to_dict("records")})
+        index_path = folder / "index.json"
+        index = store.read_json(index_path) if index_path.exists() else {**self.results_key(), "tables": []}
+        if name not in index["tables"]:
+            index["tables"].append(name)
+            store.write_json(index_path, index)
+        return csv
+
+    def _save_headline(self, method: str, label: str, out: Any) -> None:
+        import pandas as pd
+
+        if isinstance(out, pd.DataFrame):
+            tables = {"": out}
+        elif isinstance(out, dict):
+            tables = {str(k): v for k, v in out.items() if isinstance(v, pd.DataFrame)}
+        elif isinstance(out, tuple):
+            tables = {str(i) if i else "": v for i, v in enumerate(out) if isinstance(v, pd.DataFrame)}
+        else:
+            return
+        stem = f"{method}-{label}" if label else method
+        calls = self.__dict__.setdefault("_headline_calls", {})
+        calls[stem] = calls.get(stem, 0) + 1
+        if calls[stem] > 1:
+            stem = f"{stem}-{calls[stem]}"
+        for part, df in tables.items():
+            self.save_table(f"{stem}.{part}" if part else stem, df)
 
     def cached(self, run: "RunResult", kind: str, key: dict[str, Any], compute: Callable[[], Any]) -> Any:
         """``compute()``'s JSON result cached as ``eval-<kind>-<hash(key)>.json`` in the run's folder."""

@@ -28,7 +28,7 @@ from ..stats import clopper_pearson, format_interval, paired_bootstrap
 from ..certify.smoothing import RULES, Counts, CSCertificate, Smooth
 from ..train import METHODS, RunResult, TrainConfig
 from ..utils import config_hash
-from .base import ParameterError, Study, check_numbers
+from .base import ParameterError, Study, check_numbers, grid, headline
 
 __all__ = ["SmoothingStudy", "TASKS", "IMAGENETTE_TASKS", "HAM_TASK", "LABELS", "PAPER_TASKS", "PAPER_ROWS",
            "PAPER_METHODS", "TABLE3_METHODS", "GPU_SETTINGS", "paper_results"]
@@ -292,6 +292,7 @@ class SmoothingStudy(Study):
         doc = store.cached_json(Path(run.run_dir) / f"eval-rs-{key}.json", compute)
         return pd.DataFrame(doc["rows"])
 
+    @headline
     def compare(self, runs: dict[str, RunResult], cost: Any, eps: float,
                 columns: tuple[str, ...] = ("acc", "rob_cs", "rob_std", "rob_non")) -> pd.DataFrame:
         """One row per labelled run: its metrics for ``cost`` at ``eps`` (rounded to 3 digits)."""
@@ -307,6 +308,7 @@ class SmoothingStudy(Study):
         return hit.iloc[0].to_dict()
 
     # --- the tables' comparison: four methods, several training seeds, paper | ours -----------------
+    @grid
     def table_runs(self, task: Any, sigma: float, seed: int | None = None) -> dict[str, RunResult]:
         """The four models of a Table 1/2 row: Gaussian (the paper's "Cohen"), MACER, Cohen-R at
         the profile's ``cohen_r_alpha`` and CS-MACER, trained with ``seed``."""
@@ -329,6 +331,7 @@ class SmoothingStudy(Study):
                 out.setdefault(name, []).append(self.hits(run, task, eps, rule))
         return out
 
+    @headline
     def vs_paper(self, task: Any, sigma: float, eps: float, seeds: list[int] | None = None,
                  rule: str | None = None) -> pd.DataFrame:
         """One row per method: the paper's CIFAR-10 cells (Table 1/2, or 6/7 at σ = 0.25) beside
@@ -350,6 +353,7 @@ class SmoothingStudy(Study):
             rows.append(row)
         return pd.DataFrame(rows).set_index("method")
 
+    @headline
     def claims(self, tasks: list[Any], sigma: float, eps: float, seeds: list[int] | None = None,
                rule: str | None = None) -> pd.DataFrame:
         """The paper's main claim on every task: CS-MACER has the higher Rob_cs than Gaussian,
@@ -379,6 +383,7 @@ class SmoothingStudy(Study):
         return pd.DataFrame(rows)
 
     # --- Table 3: HAM10k, Cohen-R at two weights ----------------------------------------------------
+    @headline
     def table3(self, task: Any = None, sigma: float | None = None, eps: float | None = None,
                seed: int | None = None, rule: str | None = None) -> dict[str, pd.DataFrame]:
         """Table 3's five models (Cohen, Cohen-R-I / -II at weights 1.1 / 1.2, MACER, Ours) for

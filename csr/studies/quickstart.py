@@ -8,7 +8,9 @@ Example
 """
 from __future__ import annotations
 
-from .base import Study
+from typing import Any, Sequence
+
+from .base import Study, headline
 
 __all__ = ["Quickstart"]
 
@@ -30,3 +32,11 @@ class Quickstart(Study):
                     train_steps=40, eval_steps=50, eval_restarts=2, batch_size=50, lr=1e-3,
                     eps_warmup_epochs=5, threads=None),
     }
+
+    @headline
+    def table(self, reports: dict[str, Any], columns: Sequence[str]) -> Any:
+        """The headline table: one column per model (``reports``: name → :class:`~csr.evaluate.Report`),
+        one row per metric of ``columns`` (also written to :meth:`results_folder`)."""
+        from ..evaluate import reports_table
+
+        return reports_table(reports, list(columns))

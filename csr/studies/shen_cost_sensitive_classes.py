@@ -38,7 +38,7 @@ import torch
 from ..attacks import BIM, CWL2, FGSM, MIM, PGD, Attack, adversarial_predictions, predict
 from ..stats import clopper_pearson, format_interval, paired_bootstrap
 from ..train import RunResult
-from .base import ParameterError
+from .base import ParameterError, grid, headline
 from .empirical import EmpiricalStudy
 
 __all__ = ["Shen", "MNIST_EPS", "ATTACKS", "METHODS_OF_TABLES", "paper_results"]
@@ -144,6 +144,7 @@ class Shen(EmpiricalStudy):
             kw.update(clean_epochs=P["clean_epochs"], update=P["update"], attack_loss=P["attack_loss"])
         return kw
 
+    @grid
     def models(self, p: int, seed: int | None = None, track: tuple[str, ...] = (),
                regularizer: str | None = None) -> dict[str, RunResult]:
         """The models of protected class ``p``: the tables' STD, CSE, CSA and CSE+ADV, and ADV
@@ -218,6 +219,7 @@ class Shen(EmpiricalStudy):
                                  for r in t.to_dict("records") for c in t.columns if c.startswith("O_")}
         return self._paper_cells.get((attack, model, f"O_{p}, p={p}"), np.nan)
 
+    @headline
     def vs_paper(self, H: dict[int, dict[str, dict[str, np.ndarray]]]) -> pd.DataFrame:
         """Table II/III/IV as printed beside ours: one row per (attack, model), one column per
         protected class "paper / ours", and the mean over the protected classes with ours'
@@ -241,6 +243,7 @@ class Shen(EmpiricalStudy):
         """The mean of the paper's cells over ``protected``; NaN if any is missing."""
         return float(np.mean([self.paper_cell(attack, model, p) for p in protected]))
 
+    @headline
     def claims(self, H: dict[int, dict[str, dict[str, np.ndarray]]], attack: str = "PGD",
                seeds_hits: dict[int, dict[int, dict[str, dict[str, np.ndarray]]]] | None = None) -> pd.DataFrame:
         """The paper's claims about the protected class's accuracy under ``attack``, each a

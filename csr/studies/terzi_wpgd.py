@@ -36,7 +36,7 @@ from ..label_metrics import (accuracy_gap, cifar10_semantic_metric, confusion_ra
                              mean_by_distance, metric_violation, visual_metric, weighted_score)
 from ..stats import bootstrap_statistic, clopper_pearson, format_interval
 from ..train import RunResult
-from .base import ParameterError, check_numbers, verdict
+from .base import ParameterError, check_numbers, grid, headline, verdict
 from .empirical import EmpiricalStudy
 
 __all__ = ["Terzi", "MetricWarning", "METRICS", "SEMANTIC_DATASETS", "semantic_metric", "paper_results"]
@@ -203,6 +203,7 @@ class Terzi(EmpiricalStudy):
         s0 = int(self.P.get("seed", 0))
         return list(range(s0, s0 + int(self.P["n_seeds"])))
 
+    @grid
     def models(self, D: np.ndarray, seed: int | None = None) -> dict[str, RunResult]:
         """CE, PGD and WPGD for each ``p_list`` entry (entropy weight ``lam``, metric
         :meth:`training_metric`), one training seed."""
@@ -213,6 +214,7 @@ class Terzi(EmpiricalStudy):
             runs[f"WPGD p={float(pw):g}"] = self.run("wpgd", C, p=float(pw), lam=float(P["lam"]), seed=seed)
         return runs
 
+    @grid
     def lam_models(self, D: np.ndarray) -> dict[str, RunResult]:
         """WPGD at the largest ``p`` for every ``lam_list`` entry other than ``lam`` (first seed)."""
         P = self.P
@@ -220,6 +222,7 @@ class Terzi(EmpiricalStudy):
         return {f"WPGD p={p_max:g}, lam={lm:g}": self.run("wpgd", self.training_metric(D), p=float(p_max), lam=float(lm))
                 for lm in P["lam_list"] if lm != P["lam"]}
 
+    @grid
     def scale_models(self, D: np.ndarray) -> dict[tuple[float, float], RunResult]:
         """WPGD at the smallest ``p`` for every ``[scale, lam]`` of ``scale_sweep`` (first seed),
         keyed ``(scale, lam)``."""
@@ -273,6 +276,7 @@ class Terzi(EmpiricalStudy):
 
         return bootstrap_statistic(seed_mean, *arrs, Y, n_boot=self.P.get("n_boot", 1000))
 
+    @headline
     def score_table(self, preds: dict[str, dict[str, np.ndarray]], wpreds: dict[str, dict[str, np.ndarray]],
                     D: np.ndarray, ref: str = "PGD") -> pd.DataFrame:
         """Table 3's quantities for every model, seed means with 95 % intervals: adversarial error
@@ -335,6 +339,7 @@ class Terzi(EmpiricalStudy):
             rows.append(row)
         return pd.DataFrame(rows).set_index("model")
 
+    @headline
     def table1(self, scores: pd.DataFrame, ref: str = "PGD", label: str | None = None) -> pd.DataFrame:
         """Table 1 as paper | ours: the correlation of the accuracy gap of ``ref`` training with the
         metric, the paper's four datasets as printed and ours (``label``, default this dataset)
@@ -344,6 +349,7 @@ class Terzi(EmpiricalStudy):
         row[f"ours {label or self.S.splits.name} [95 %]"] = format_interval(*scores.loc[ref, "_r"])
         return pd.DataFrame([row], index=[f"corr(G, metric), {ref} vs CE"])
 
+    @headline
     def table2(self, preds: dict[str, dict[str, np.ndarray]]) -> pd.DataFrame:
         """Table 2 as paper | ours: natural (NE) and adversarial (AE, 20-step PGD) error in % of CE
         and PGD training — the paper's W-16-10 columns on CIFAR-10 and Tiny ImageNet as printed,
@@ -366,6 +372,7 @@ class Terzi(EmpiricalStudy):
                              f"ours {self.S.splits.name} (%) [95 %]": format_interval(*(100 * np.asarray(iv)), digits=1)})
         return pd.DataFrame(rows).set_index(["training", "error"])
 
+    @headline
     def table3(self, scores: pd.DataFrame, ref: str = "PGD") -> pd.DataFrame:
         """Table 3 as paper | ours: the paper's W-16-10 CIFAR-10 rows (p = 0 is PGD training) as
         printed — S relative to the W-28-10 PGD model — and re-referenced to their own p = 0 row
@@ -389,6 +396,7 @@ class Terzi(EmpiricalStudy):
                 "S − S_PGD ours (CE-PGD) [95 %]": scores.loc[name, "S − S_PGD (CE-PGD) [95 %]"] if have else "-"})
         return pd.DataFrame(rows).set_index("p")
 
+    @headline
     def scale_table(self, runs: dict[tuple[float, float], RunResult], reference: dict[tuple[float, float], RunResult],
                     D: np.ndarray) -> pd.DataFrame:
         """The scale / λ sweep: for every ``(scale, λ)`` WPGD model its clean and CE-PGD accuracy,
@@ -411,6 +419,7 @@ class Terzi(EmpiricalStudy):
             rows.append(row)
         return pd.DataFrame(rows).set_index(["scale", "lam"])
 
+    @headline
     def claims(self, scores: pd.DataFrame, ref: str = "PGD", protocol: str = "") -> pd.DataFrame:
         """The paper's claims judged from the intervals of :meth:`score_table`: G's correlation with
         the metric is negative (Table 1); PGD training confuses similar pairs more than CE (Sec. 3);

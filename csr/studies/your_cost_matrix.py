@@ -35,17 +35,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import costs
+from .. import costs, progress
 from ..attacks import PGD, CostPGD, pairwise_reach, predict
 from ..evaluate import Report, cached, certified_report, report_from_reach
 from ..metrics import robust_cost_per_example
 from ..stats import bootstrap_mean, clopper_pearson
-from ..train import RunResult
+from ..train import RunResult, TrainConfig
 from ..utils import config_hash
-from .base import ParameterError
+from .base import ParameterError, headline
 from .empirical import EmpiricalStudy
 
-__all__ = ["YourCostMatrix", "Family", "FAMILIES", "results_folder", "save_results"]
+__all__ = ["YourCostMatrix", "Family", "FAMILIES", "DISPLAY_COLUMNS", "display", "results_folder", "save_results"]
 
 
 @dataclass(frozen=True)
@@ -127,11 +127,15 @@ class YourCostMatrix(EmpiricalStudy):
                                  "or an m×m list)")
         return self.S.cost
 
-    def family_run(self, key: str) -> RunResult:
-        """Train (or load) the model of one family for the setup's cost matrix."""
+    def family_config(self, key: str) -> TrainConfig:
+        """The training config of one family for the setup's cost matrix."""
         fam = FAMILIES[key]
         kw = {k: self.P[v] if isinstance(v, str) and v in self.P else v for k, v in fam.kwargs.items()}
-        return self.run(fam.method, self.matrix() if fam.uses_cost else None, **kw)
+        return self.config(fam.method, self.matrix() if fam.uses_cost else None, **kw)
+
+    def family_run(self, key: str) -> RunResult:
+        """Train (or load) the model of one family for the setup's cost matrix."""
+        return self.train(self.family_config(key))
 
     # --- evaluation -------------------------------------------------------------------------------
     def empirical(self, run: RunResult) -> Report:
@@ -202,37 +206,37 @@ class YourCostMatrix(EmpiricalStudy):
         emp = self.empirical(run)
         k = int(np.sum(emp.pred != y))
         row: dict[str, Any] = {"method": key, "family": fam.label, "threat": fam.threat,
-                               "trained with C": fam.uses_cost, "clean_error": k / len(y),
-                               "clean_error [95 %]": _fmt(k / len(y), *clopper_pearson(k, len(y)))}
+                               "trained with C": fam.uses_cost}
+        row.update(_interval("clean_error", (k / len(y), *clopper_pearson(k, len(y)))))
         rc = robust_cost_per_example(emp.reach, y, C)
-        row["empirical robust_cost"] = float(rc.mean()) if len(rc) else float("nan")
-        row["empirical robust_cost [95 %]"] = _fmt(*bootstrap_mean(rc)) if len(rc) else "-"
+        row.update(_interval("empirical robust_cost", bootstrap_mean(rc) if len(rc) else None))
         row["empirical cs_robust_error"] = emp.row["cs_robust_error"]
         if fam.threat == "linf":
             cert = self.certified(run)
             n = len(cert.pred)
             rc_c = robust_cost_per_example(cert.reach, y[:n], C)
             rc_e = robust_cost_per_example(emp.reach[:n], y[:n], C)
-            row.update({"certified robust_cost": float(rc_c.mean()) if len(rc_c) else float("nan"),
-                        "certified robust_cost [95 %]": _fmt(*bootstrap_mean(rc_c)) if len(rc_c) else "-",
-                        "certified cs_robust_error": cert.row["cs_robust_error"],
+            row.update(_interval("certified robust_cost", bootstrap_mean(rc_c) if len(rc_c) else None))
+            row.update({"certified cs_robust_error": cert.row["cs_robust_error"],
                         "empirical robust_cost (certified examples)": float(rc_e.mean()) if len(rc_e) else float("nan"),
                         "sandwich holds": self.sandwich(emp, cert, C, y), "n certified": n})
         else:
             sm = self.smoothed(run)
             pe = np.asarray(sm["per_example"])
-            row.update({"smoothed l2 robust_cost": sm["robust_cost"],
-                        "smoothed l2 robust_cost [95 %]": _fmt(*bootstrap_mean(pe)) if len(pe) else "-",
-                        "smoothed l2 cs_robust_error": sm["cs_robust_error"],
+            row.update(_interval("smoothed l2 robust_cost", bootstrap_mean(pe) if len(pe) else None))
+            row.update({"smoothed l2 cs_robust_error": sm["cs_robust_error"],
                         "smoothed clean error": sm["clean_error_smoothed"], "n certified": len(sm["per_example"])})
         return row
 
+    @headline
     def report(self) -> tuple[pd.DataFrame, dict[str, Report]]:
         """Train and score every family of ``methods``: the table (one row per family) and the
         empirical reports (for the heatmaps)."""
         rows, reports = [], {}
-        for key in self.P["methods"]:
-            run = self.family_run(key)
+        keys = list(self.P["methods"])
+        runs = dict(zip(keys, self.train_many([self.family_config(k) for k in keys])))  # the grid: any executor
+        for key in progress.bar(keys, desc="method families", unit="model", leave=True):
+            run = runs[key]
             rows.append(self.evaluate(key, run))
             reports[key] = self.empirical(run)
         return pd.DataFrame(rows).set_index("method"), reports
@@ -240,17 +244,16 @@ class YourCostMatrix(EmpiricalStudy):
 
 def results_folder(study: "YourCostMatrix", out: str | None = None) -> "Path":
     """Where a report's tables go: ``out`` (a path the user typed, relative to their directory)
-    or ``<runs>/reports/your_cost_matrix-<hash of the settings and the matrix>``."""
+    or the study's :meth:`~csr.studies.base.Study.results_folder` (keyed by the settings and the
+    matrix)."""
     from pathlib import Path
 
     from ..costs import user_dirs
-    from ..utils import runs_dir
 
     if out:
         p = Path(out).expanduser()
         return p if p.is_absolute() else user_dirs()[0] / p
-    keep = {k: v for k, v in study.P.items() if k not in ("device", "threads")}
-    return runs_dir() / "reports" / f"your_cost_matrix-{config_hash({**keep, 'cost': study.matrix().to_list()})}"
+    return study.results_folder()
 
 
 def save_results(study: "YourCostMatrix", table: pd.DataFrame, out: str | None = None) -> dict[str, str]:
@@ -266,5 +269,25 @@ def save_results(study: "YourCostMatrix", table: pd.DataFrame, out: str | None =
     return {"csv": str(csv), "json": str(js)}
 
 
-def _fmt(v: float, lo: float, hi: float) -> str:
-    return f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
+#: The columns :func:`display` shows, in order.
+DISPLAY_COLUMNS = ["family", "trained with C", "clean_error [95 %]", "empirical robust_cost [95 %]",
+                   "empirical cs_robust_error", "certified robust_cost [95 %]", "sandwich holds",
+                   "smoothed l2 robust_cost [95 %]"]
+
+
+def display(table: pd.DataFrame) -> str:
+    """The report's table as text: :data:`DISPLAY_COLUMNS` (those present), ``-`` where a column
+    does not apply to a row (the ℓ∞ and smoothed rows have different certificates)."""
+    cols = [c for c in DISPLAY_COLUMNS if c in table.columns]
+    shown = table[cols].astype(object).where(table[cols].notna(), "-")
+    with pd.option_context("display.width", 250, "display.max_columns", 20, "display.max_colwidth", 48):
+        return shown.to_string()
+
+
+def _interval(name: str, est: tuple[float, float, float] | None) -> dict[str, Any]:
+    """``name``, ``name lo``, ``name hi`` as numbers and ``name [95 %]`` as text (NaN / "-" when
+    there is nothing to estimate)."""
+    if est is None:
+        return {name: float("nan"), f"{name} lo": float("nan"), f"{name} hi": float("nan"), f"{name} [95 %]": "-"}
+    v, lo, hi = (float(t) for t in est)
+    return {name: v, f"{name} lo": lo, f"{name} hi": hi, f"{name} [95 %]": f"{v:.3f} [{lo:.3f}, {hi:.3f}]"}

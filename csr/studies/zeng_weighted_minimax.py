@@ -26,7 +26,7 @@ from ..evaluate import nonuniform_scores
 from ..stats import (bootstrap_statistic, bootstrap_weighted_accuracy, clopper_pearson, format_interval,
                      paired_bootstrap, paired_bootstrap_weighted, weighted_accuracies)
 from ..train import RunResult
-from .base import ParameterError, check_numbers, verdict
+from .base import ParameterError, check_numbers, grid, headline, verdict
 from .empirical import EmpiricalStudy
 
 __all__ = ["Zeng", "paper_results", "verdict", "TABLE_MODELS", "COST_MODELS"]
@@ -107,6 +107,7 @@ class Zeng(EmpiricalStudy):
         base = int(self.P.get("seed", 0))
         return [base + k for k in range(int(self.P["n_seeds"]))]
 
+    @grid
     def models(self, seed: int | None = None, cost: bool = False, **extra: Any) -> dict[str, RunResult]:
         """Table 1's four models for one training seed — ``pgd_at``, ``pgd_weighted`` (α_train of
         PGD+ours), ``trades`` and ``trades_weighted`` (β, α_train of TRADES+ours) — and with
@@ -126,6 +127,7 @@ class Zeng(EmpiricalStudy):
                                           **tb, **extra)
         return out
 
+    @grid
     def all_models(self, cost: bool = False) -> dict[int, dict[str, RunResult]]:
         """:meth:`models` for every training seed: ``{seed: {name: run}}``."""
         return {sd: self.models(sd, cost=cost) for sd in self.seeds()}
@@ -159,6 +161,7 @@ class Zeng(EmpiricalStudy):
             t[col] = t[col].astype(float) / 100
         return t.set_index(["alpha_test", "Defense"])
 
+    @headline
     def table1(self, by_seed: dict[int, dict[str, RunResult]], table: str | None = None) -> pd.DataFrame:
         """The paper's table beside ours: per (α_test, model) each of A_rob, A_sa, A_tr as
         "paper" and "ours [95 %]" (the mean over the training seeds; A_rob: Clopper–Pearson over
@@ -191,6 +194,7 @@ class Zeng(EmpiricalStudy):
         except KeyError:
             return float("nan")
 
+    @headline
     def claims(self, by_seed: dict[int, dict[str, RunResult]], table: str | None = None) -> pd.DataFrame:
         """Each claim of the paper about Table 1 as "claim | paper | ours (95 %) | per seed |
         holds here?", judged from paired-bootstrap intervals over the test examples (the same
@@ -252,6 +256,7 @@ class Zeng(EmpiricalStudy):
         return pd.DataFrame(rows)
 
     # --- the public code's break ---------------------------------------------------------------
+    @headline
     def break_finding(self, broken: RunResult, full: RunResult, table: str | None = None) -> tuple[pd.DataFrame, str]:
         """A_rob of the weighted TRADES model trained with the public code's inner loop (``steps=0``,
         the `break`) and with every inner step, Clopper–Pearson intervals, beside the paper's
@@ -306,6 +311,7 @@ class Zeng(EmpiricalStudy):
             out["cs"] = np.array([metrics.cost_sensitive_errors_per_example(rp.reach, y, C) for rp in reps], dtype=float)
         return out
 
+    @headline
     def cost_table(self, by_seed: dict[int, dict[str, RunResult]]) -> pd.DataFrame:
         """Every model under the setup's cost matrix: clean error, cost-sensitive robust error
         (binary matrices; Clopper–Pearson over pooled seeds × examples) and robust cost (bootstrap
@@ -325,6 +331,7 @@ class Zeng(EmpiricalStudy):
             rows.append(row)
         return pd.DataFrame(rows).set_index("model")
 
+    @headline
     def cost_claims(self, by_seed: dict[int, dict[str, RunResult]]) -> pd.DataFrame:
         """Beyond the paper: does weighting by the margin toward the sensitive targets lower the
         cost-sensitive robust error (robust cost for real-valued matrices) below the paper's
@@ -348,6 +355,7 @@ class Zeng(EmpiricalStudy):
         return pd.DataFrame(rows)
 
     # --- Tables 4-5: the α_train sweep ------------------------------------------------------------
+    @headline
     def sweep(self, seed: int | None = None, table: str | None = None) -> pd.DataFrame:
         """Natural and uniform robust accuracy across α_train (0 = the unweighted method) for both
         families, one seed, with Clopper–Pearson intervals and — where the profile names a

@@ -29,7 +29,7 @@ from ..metrics import cost_sensitive_errors_per_example, robust_cost_per_example
 from ..stats import bootstrap_mean, clopper_pearson, format_interval, paired_bootstrap
 from ..train import RunResult, TrainConfig, tuning
 from ..utils import config_hash
-from .base import Study, verdict
+from .base import Study, headline, verdict
 
 __all__ = ["ZhangEvans", "verdict_lower", "TASKS", "LABELS", "CIFAR_TASKS", "CIFAR_LABELS", "paper_results"]
 
@@ -328,6 +328,7 @@ class ZhangEvans(Study):
         new.chosen_alpha = alphas
         return new
 
+    @headline
     def across_seeds(self, tasks: Sequence[str], seeds: Sequence[int]) -> pd.DataFrame:
         """Baseline and cost-sensitive model retrained with each seed (α as chosen for seed
         :attr:`P` ``seed``), one row per (seed, task): the certified cost-sensitive robust error
@@ -352,6 +353,7 @@ class ZhangEvans(Study):
         return pd.DataFrame(rows)
 
     # --- Fig. 1: the baseline's overall numbers -------------------------------------------------
+    @headline
     def baseline_vs_paper(self, base_eval: evaluate.Report) -> pd.DataFrame:
         """The overall robust baseline's test clean error and certified overall robust error
         beside Fig. 1's text (3.39 % and 13.80 % on MNIST's 10,000 test digits), with
@@ -368,6 +370,7 @@ class ZhangEvans(Study):
         ]).set_index("metric")
 
     # --- Table 1 / Fig. 2: binary tasks ---------------------------------------------------------
+    @headline
     def table1(self, tasks: Sequence[str], base_eval: evaluate.Report,
                alphas: dict[str, float] | None = None) -> dict[str, Any]:
         """Train (or load) the cost-sensitive robust model of each task (α from :meth:`alpha`
@@ -390,6 +393,7 @@ class ZhangEvans(Study):
                          "cs cs robust err": c["cs_robust_error"]})
         return {"table": pd.DataFrame(rows).set_index("task"), "per": per, "runs": runs}
 
+    @headline
     def table1_vs_paper(self, t1: dict[str, Any]) -> pd.DataFrame:
         """:meth:`table1`'s result beside the camera-ready Table 1, with 95 % intervals:
         Clopper–Pearson for each certified cost-sensitive robust error, a paired bootstrap (same
@@ -413,6 +417,7 @@ class ZhangEvans(Study):
                 "clean within rule": "yes" if table.loc[spec, "cs clean err"] <= self.max_clean_error() else "no"})
         return pd.DataFrame(rows).set_index("task")
 
+    @headline
     def fig2(self, base_eval: evaluate.Report, t1: dict[str, Any]) -> pd.DataFrame:
         """Fig. 2: every digit as the single seed and as the single target — the baseline's
         certified cost-sensitive robust error (with its Clopper–Pearson interval) and the
@@ -450,6 +455,7 @@ class ZhangEvans(Study):
         return pd.DataFrame(rows)
 
     # --- Table 3 / Fig. 4: CIFAR-10 ----------------------------------------------------------------
+    @headline
     def table3(self, tasks: Sequence[str] = CIFAR_TASKS) -> dict[str, Any]:
         """Table 3 (and Table 2's CIFAR *vehicle* row) on this setup's CIFAR-10: the overall robust
         baseline and each task's cost-sensitive robust model, certified, beside the paper's cells

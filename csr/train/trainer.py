@@ -39,6 +39,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .. import costs as costs_mod
+from .. import claims, progress
 from ..augment import AUGMENTATIONS, augment_batch
 from ..data import DATASETS, Splits, load_dataset, subsample
 from ..metrics import layer_fuzziness, model_fuzziness_eq9
@@ -335,6 +336,13 @@ def _train(cfg: TrainConfig, threads: int, splits: Splits | None, runs_root: str
     run_dir = Path(runs_root) if runs_root is not None else runs_dir()
     run_dir = run_dir / dataclasses.replace(cfg, threads=threads).run_name()
     run_dir.mkdir(parents=True, exist_ok=True)
+    # One worker trains a run at a time (csr.claims): another one waits, then loads the result.
+    with claims.claim(run_dir, run_dir / ("done.json" if resume else ".retrain")):
+        return _train_in(cfg, threads, splits, cost, spec, method_kwargs, device, run_dir, resume)
+
+
+def _train_in(cfg: TrainConfig, threads: int, splits: Splits, cost: Any, spec: Any, method_kwargs: dict[str, Any],
+              device: torch.device, run_dir: Path, resume: bool) -> RunResult:
     full = to_jsonable({k: v for k, v in dataclasses.asdict(cfg).items() if k not in cfg._UNHASHED})
     full["threads"] = threads
     if cost is not None:
@@ -388,11 +396,8 @@ def _train(cfg: TrainConfig, threads: int, splits: Splits | None, runs_root: str
         sums: dict[str, float] = {}
         seen = 0
         batches = list(batched(n, cfg.batch_size))
-        iterator = batches
-        if cfg.progress:
-            from tqdm import tqdm
-
-            iterator = tqdm(batches, desc=f"{cfg.method} epoch {epoch + 1}/{cfg.epochs}", leave=False)
+        iterator = progress.bar(batches, desc=f"{cfg.method} epoch {epoch + 1}/{cfg.epochs}",
+                                unit="batch") if cfg.progress else batches
         for b, sl in enumerate(iterator):
             idx = perm[sl]
             xb, yb = xtr[idx].to(device), ytr[idx].to(device)
@@ -446,6 +451,10 @@ def _train(cfg: TrainConfig, threads: int, splits: Splits | None, runs_root: str
         if device.type == "cuda":
             state["cuda_rng"] = torch.cuda.get_rng_state(device)
         store.save_torch(state, ckpt_path)
+        # who trained which epoch (after the checkpoint: an epoch is logged once it is kept)
+        with open(run_dir / "log.jsonl", "a") as log:
+            log.write(store.dumps_json({"epoch": epoch + 1, "worker": claims.worker_id(),
+                                        "time_s": row["time_s"]}, indent=None) + "\n")
 
     hist = pd.DataFrame(history)
     best_epoch = _best_epoch(cfg, history)
