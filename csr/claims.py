@@ -98,9 +98,9 @@ def _doc(wid: str) -> str:
 
 
 def _write_over(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    from . import store
+
+    store.atomic_write(path, text)
 
 
 @contextlib.contextmanager

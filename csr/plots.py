@@ -318,11 +318,7 @@ def save_figure(fig: Any, path: str | Path, dpi: int = 120) -> Path:
     Figures are functions of result files; this is how a notebook leaves them next to its
     tables (:mod:`csr.store`, so a reader never sees half a file).
     """
-    import io
-
     from . import store
 
     path = Path(path)
-    buf = io.BytesIO()
-    fig.savefig(buf, format=(path.suffix.lstrip(".") or "png"), dpi=dpi, bbox_inches="tight")
-    return store.atomic_write(path, buf.getvalue())
+    return store.save_figure(fig, path, format=path.suffix.lstrip(".") or "png", dpi=dpi, bbox_inches="tight")

@@ -99,6 +99,20 @@ def atomic_write(path: str | Path, data: str | bytes) -> Path:
     return Path(path)
 
 
+def append_line(path: str | Path, line: str) -> Path:
+    """Append one line (``line`` without its newline) to a log such as ``<run>/log.jsonl``: one
+    ``O_APPEND`` write, so concurrent writers' lines never interleave within a line."""
+    if "\n" in line:
+        raise ValueError("append_line takes one line without a newline")
+    path = Path(path)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (line + "\n").encode("utf-8"))
+    finally:
+        os.close(fd)
+    return path
+
+
 # ----------------------------------------------------------------------------- JSON
 def dumps_json(obj: Any, *, indent: int | None = 1, sort_keys: bool = False) -> str:
     """The library's JSON text of ``obj`` (numpy / torch / Path values converted; NaN allowed)."""

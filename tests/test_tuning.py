@@ -71,3 +71,15 @@ def test_real_runs_end_to_end(tmp_path):
                           splits=splits, runs_root=tmp_path)
     assert len(df) == 3 and best in set(df.alpha)
     assert len(list(tmp_path.glob("cs_ce-*/done.json"))) == 3
+
+
+def test_each_stage_is_trained_as_one_grid_first():
+    """train_many gets the coarse trials, then the fine ones not yet trained; the choice is the
+    same as without it."""
+    ev = lambda a: {"clean_error": 0.01 if a <= 5 else 0.5, "cs_robust_error": abs(math.log(a / 3))}
+    grids = []
+    best, df = tune_alpha(BASE, ev, max_clean_error=0.05, train_fn=fake_train,
+                          train_many=lambda cfgs: grids.append([c.method_kwargs["alpha"] for c in cfgs]))
+    assert grids == [[0.01, 0.1, 1.0, 10.0, 100.0], [0.125, 0.25, 0.5, 2.0, 4.0, 8.0]]  # 1.0 already trained
+    plain = tune_alpha(BASE, ev, max_clean_error=0.05, train_fn=fake_train)
+    assert best == plain[0] and df.equals(plain[1])

@@ -1,5 +1,5 @@
 """`your_cost_matrix`: every method family for one cost matrix under one threat model. The
-sandwich empirical ≤ certified on every ℓ∞ row (and a control where it must fail), the merged
+sandwich empirical ≤ certified on every row, ℓ∞ and smoothed (and a control where it must fail), the merged
 attack never below either attack alone, the results written as data, and the parameter checks."""
 from __future__ import annotations
 
@@ -47,6 +47,16 @@ def test_sandwich_holds_on_every_linf_row(small):
     for key in linf.index:  # the same in numbers: empirical robust cost <= certified on those inputs
         assert table.loc[key, "empirical robust_cost (certified examples)"] <= table.loc[key, "certified robust_cost"]
     assert np.isnan(table.loc["gaussian", "certified robust_cost"]) and table.loc["gaussian", "n certified"] > 0
+
+
+def test_sandwich_holds_on_the_smoothed_rows(small):
+    study, table, _ = small
+    row = table.loc["gaussian"]
+    assert row["threat"] == "smoothed" and bool(row["sandwich holds"]) is True
+    assert row["empirical smoothed l2 robust_cost"] <= row["smoothed l2 robust_cost"]
+    hit = study.smoothed_attack(study.family_run("gaussian"))
+    y = study.S.y_eval[: len(hit)].cpu().numpy()
+    assert hit.shape == (len(y), 10) and not (hit & ~np.asarray(study.matrix().sensitive_mask)[y]).any()
 
 
 def test_sandwich_check_can_fail():

@@ -287,7 +287,8 @@ class ZhangEvans(Study):
             best, trials = tuning.tune_alpha(
                 self.config("cs_robust", cost), lambda r: self.certified(r, cost, on="val").row,
                 max_clean_error=self.max_clean_error(), coarse=self.alpha_grid,
-                fine_factors=tuple(P.get("alpha_fine") or tuning.FINE_FACTORS), splits=self.S.splits)
+                fine_factors=tuple(P.get("alpha_fine") or tuning.FINE_FACTORS), splits=self.S.splits,
+                train_many=self.train_many)  # each stage's trials: one grid on the executor
             self.trials.append(trials.assign(task=str(spec)))
             return best
         if P.get("alpha") is not None:

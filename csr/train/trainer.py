@@ -452,9 +452,8 @@ def _train_in(cfg: TrainConfig, threads: int, splits: Splits, cost: Any, spec: A
             state["cuda_rng"] = torch.cuda.get_rng_state(device)
         store.save_torch(state, ckpt_path)
         # who trained which epoch (after the checkpoint: an epoch is logged once it is kept)
-        with open(run_dir / "log.jsonl", "a") as log:
-            log.write(store.dumps_json({"epoch": epoch + 1, "worker": claims.worker_id(),
-                                        "time_s": row["time_s"]}, indent=None) + "\n")
+        store.append_line(run_dir / "log.jsonl", store.dumps_json(
+            {"epoch": epoch + 1, "worker": claims.worker_id(), "time_s": row["time_s"]}, indent=None))
 
     hist = pd.DataFrame(history)
     best_epoch = _best_epoch(cfg, history)
