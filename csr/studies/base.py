@@ -160,7 +160,6 @@ def headline(fn: F) -> F:
         self._save_headline(fn.__name__, _call_label(args, kw), out)
         return out
 
-    wrapper.headline = True  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]
 
 

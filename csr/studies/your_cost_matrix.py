@@ -229,12 +229,13 @@ class YourCostMatrix(EmpiricalStudy):
         costly = np.asarray(C.sensitive_mask)[np.asarray(y)[:n]]
         return bool(np.all(~(emp.reach[:n] & costly) | cert.reach))
 
-    def evaluate(self, key: str, run: RunResult) -> dict[str, Any]:
+    def evaluate(self, key: str, run: RunResult, emp: Report | None = None) -> dict[str, Any]:
         """One row of the report for the family ``key``: clean error, empirical and certified
-        robust cost and cs robust error with 95 % intervals, and whether the sandwich holds."""
+        robust cost and cs robust error with 95 % intervals, and whether the sandwich holds
+        (``emp``: the run's :meth:`empirical` report when the caller has it already)."""
         C, fam = self.matrix(), FAMILIES[key]
         y = self.S.y_eval.cpu().numpy()
-        emp = self.empirical(run)
+        emp = self.empirical(run) if emp is None else emp
         k = int(np.sum(emp.pred != y))
         row: dict[str, Any] = {"method": key, "family": fam.label, "threat": fam.threat,
                                "trained with C": fam.uses_cost}
@@ -273,9 +274,8 @@ class YourCostMatrix(EmpiricalStudy):
         keys = list(self.P["methods"])
         runs = dict(zip(keys, self.train_many([self.family_config(k) for k in keys])))  # the grid: any executor
         for key in progress.bar(keys, desc="method families", unit="model", leave=True):
-            run = runs[key]
-            rows.append(self.evaluate(key, run))
-            reports[key] = self.empirical(run)
+            reports[key] = self.empirical(runs[key])
+            rows.append(self.evaluate(key, runs[key], reports[key]))
         return pd.DataFrame(rows).set_index("method"), reports
 
 
